@@ -124,6 +124,29 @@ static inline uint16_t cm_be16_get(const uint8_t *p)
     return (uint16_t)(((uint16_t)p[0] << 8) | p[1]);
 }
 
+/* ---- arenas -----------------------------------------------------------------
+ * Per-request memory: allocations are bumped out of chunks and freed all at
+ * once by cm_arena_reset/cm_arena_free.  A zeroed cm_arena is empty and
+ * ready.  cm_arena_pb_alloc/cm_arena_pb_free have the shape protobuf-c's
+ * ProtobufCAllocator wants (allocator_data = the arena), so decoding and
+ * building replies cost no individual frees. */
+typedef struct cm_arena_chunk cm_arena_chunk;
+typedef struct cm_arena {
+    cm_arena_chunk *head;
+    size_t used;     /* bytes used in head */
+    size_t total;    /* bytes handed out since the last reset */
+    size_t chunk_sz; /* 0: 16 KiB */
+} cm_arena;
+
+/* 8-byte aligned memory valid until reset/free; NULL on ENOMEM. */
+void *cm_arena_alloc(cm_arena *a, size_t n);
+void *cm_arena_memdup(cm_arena *a, const void *p, size_t n);
+/* Frees all but one chunk so a reused arena does not churn the heap. */
+void cm_arena_reset(cm_arena *a);
+void cm_arena_free(cm_arena *a);
+void *cm_arena_pb_alloc(void *arena, size_t n);
+void cm_arena_pb_free(void *arena, void *p); /* no-op */
+
 /* ---- checksums ------------------------------------------------------------ */
 /* CRC-32C (Castagnoli) of `n` bytes, continuing from `crc` (0 to start). */
 uint32_t cm_crc32c(uint32_t crc, const void *p, size_t n);

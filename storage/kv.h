@@ -1,0 +1,227 @@
+/*
+ * storage/kv.h -- skiff's MVCC state machine on LMDB.
+ *
+ * The store implements etcd v3's data model: one global revision bumped
+ * once per applied write, per-key create/mod revision, version and lease,
+ * ranges at past revisions, transactions, leases, compaction, HashKV, a
+ * quota with a NOSPACE alarm, and logical snapshots.
+ *
+ * Writes arrive only as serialized skiffpb.Command messages (kv.proto),
+ * each with the Raft log index it was committed at.  Applying runs in one
+ * LMDB write transaction that also records the index, so after a crash the
+ * state and the applied index agree, and re-applying an index at or below
+ * the applied one is a no-op.  Apply uses no clock and no randomness: time
+ * comes inside the command.
+ *
+ * Threads: kv_apply* and kv_restore must be called from one thread at a
+ * time (the single writer).  Every read function (kv_range, kv_events_read,
+ * kv_hash, kv_lease_*, kv_status, kv_snapshot_write) may run concurrently
+ * from any thread; each sees one consistent snapshot of the store.
+ *
+ * Memory: replies and events are allocated from a cm_arena the caller
+ * passes and stay valid until the caller resets that arena.  Nothing in a
+ * reply points into LMDB's map.
+ */
+#ifndef SKIFF_KV_H
+#define SKIFF_KV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cm.h"
+#include "kv.pb-c.h"
+
+/* ---- errors (-2000..-2999) ---------------------------------------------- */
+#define KV_ERRNO_MAP(XX)                                                    \
+    XX(KV_ECOMPACTED, -2001, "requested revision has been compacted")      \
+    XX(KV_EFUTURE_REV, -2002, "requested revision is a future revision")   \
+    XX(KV_EKEY_TOO_LARGE, -2003, "key is larger than 511 bytes")           \
+    XX(KV_EVALUE_TOO_LARGE, -2004, "value is larger than the limit")       \
+    XX(KV_EEMPTY_KEY, -2005, "key is not provided")                        \
+    XX(KV_ENOSPACE, -2006, "database space exceeded")                      \
+    XX(KV_ELEASE_NOT_FOUND, -2007, "requested lease not found")            \
+    XX(KV_ELEASE_EXISTS, -2008, "lease already exists")                    \
+    XX(KV_ETOO_MANY_OPS, -2009, "too many operations in txn request")      \
+    XX(KV_EDUPLICATE_KEY, -2010, "duplicate key given in txn request")     \
+    XX(KV_EKEY_NOT_FOUND, -2011, "key not found")                          \
+    XX(KV_EVALUE_PROVIDED, -2012, "value is provided")                     \
+    XX(KV_ELEASE_PROVIDED, -2013, "lease is provided")                     \
+    XX(KV_EBAD_COMMAND, -2014, "malformed command")                        \
+    XX(KV_EMAP_FULL, -2015, "LMDB map is full")                            \
+    XX(KV_ECORRUPT, -2016, "stored data is corrupt")                       \
+    XX(KV_EFAILED, -2017, "store failed and refuses further writes")       \
+    XX(KV_EBAD_SNAPSHOT, -2018, "snapshot is malformed or truncated")      \
+    XX(KV_ELMDB, -2019, "LMDB error")                                      \
+    XX(KV_EBAD_TTL, -2020, "lease TTL is out of range")
+
+enum kv_errno {
+#define XX(name, val, msg) name = (val),
+    KV_ERRNO_MAP(XX)
+#undef XX
+};
+const char *kv_strerror(int code); /* any code; falls back to cm_strerror */
+const char *kv_err_name(int code);
+
+#define KV_MAX_KEY 511                  /* LMDB's key size limit */
+#define KV_DEFAULT_MAX_VALUE (1536 * 1024) /* 1.5 MiB, the request limit */
+#define KV_MAX_TXN_OPS 128
+#define KV_DEFAULT_QUOTA (2ull << 30)   /* 2 GiB, etcd's default */
+
+typedef struct kv_store kv_store;
+
+typedef struct kv_options {
+    uint64_t quota_bytes; /* 0: KV_DEFAULT_QUOTA.  Past it: NOSPACE alarm */
+    size_t max_value;     /* 0: KV_DEFAULT_MAX_VALUE */
+    unsigned max_readers; /* 0: 126 */
+    int max_txn_ops;      /* 0: KV_MAX_TXN_OPS */
+} kv_options;
+
+/* Opens (creating if needed) the store in directory `dir` (which must
+ * exist).  `opts` may be NULL.  On success *out owns an LMDB environment
+ * until kv_close.  Errors: -errno from the filesystem, KV_ELMDB,
+ * KV_ECORRUPT when the files are not a skiff store, -ENOMEM. */
+int kv_open(kv_store **out, const char *dir, const kv_options *opts);
+/* Closes the store; no call may be in flight. */
+void kv_close(kv_store *s);
+/* Human context of the last failure on this store (borrowed, valid until
+ * the next call on the store from the writer thread). */
+const char *kv_errmsg(const kv_store *s);
+
+/* ---- apply ------------------------------------------------------------- */
+
+/* One committed log entry to apply.  `data` is a serialized skiffpb.Command
+ * (borrowed for the call). */
+typedef struct kv_entry {
+    uint64_t index;
+    const uint8_t *data;
+    size_t len;
+} kv_entry;
+
+/* Events of a revision in sub-revision order; `kv` of a DELETE carries key
+ * and mod_revision (the deleting revision) only.  Arena memory. */
+typedef struct kv_events {
+    int64_t revision;
+    size_t n;
+    Skiffpb__Event **ev;
+} kv_events;
+
+/* What one applied command produced. */
+typedef struct kv_result {
+    uint64_t index;    /* the entry's index */
+    uint64_t cmd_id;   /* skiffpb.Command.id, to match the proposer */
+    int skipped;       /* 1: index was already applied; nothing else set */
+    int code;          /* 0, or why the command was refused (KV_E*): a
+                          refused command changes nothing but its index */
+    int64_t revision;  /* store revision after the command */
+    /* The reply, by Command.op: one of these is set (arena memory). */
+    Skiffpb__Command__OpCase op;
+    union {
+        Skiffpb__PutResponse *put;
+        Skiffpb__DeleteRangeResponse *delete_range;
+        Skiffpb__TxnResponse *txn;
+        Skiffpb__CompactionResponse *compaction;
+        Skiffpb__LeaseGrantResponse *lease_grant;
+        Skiffpb__LeaseRevokeResponse *lease_revoke;
+        Skiffpb__LeaseKeepAliveResponse *lease_keepalive;
+        Skiffpb__AlarmResponse *alarm;
+        void *any;
+    } reply;
+    kv_events events; /* empty when the command wrote nothing */
+} kv_result;
+
+/* Applies one entry in one LMDB write transaction that also records
+ * `e->index` as applied, then fsyncs.  Results and events are allocated in
+ * `arena`.  Returns 0 when the entry was applied (check res->code for a
+ * refused command) or skipped; a negative code only when the store could
+ * not record the entry: KV_EFAILED (store already failed), KV_ELMDB or
+ * -errno (I/O: the store is now failed), -ENOMEM (nothing changed, may be
+ * retried).  Writer thread only. */
+int kv_apply(kv_store *s, const kv_entry *e, cm_arena *arena, kv_result *res);
+/* Applies `n` entries with increasing indexes in one LMDB transaction and
+ * one fsync; res[i] describes entry i.  Same errors as kv_apply; on error
+ * no entry of the batch is applied. */
+int kv_apply_batch(kv_store *s, const kv_entry *e, size_t n, cm_arena *arena,
+                   kv_result *res);
+
+/* ---- reads (any thread) -------------------------------------------------- */
+
+typedef struct kv_status {
+    uint64_t applied_index;
+    int64_t revision;         /* current revision */
+    int64_t compact_revision; /* 0: never compacted */
+    uint64_t db_size;         /* bytes of the data file in use */
+    uint64_t db_size_in_use;  /* bytes of pages holding data */
+    uint64_t quota_bytes;
+    int nospace_alarm;        /* 1 while the NOSPACE alarm is active */
+    int64_t keys;             /* live keys */
+} kv_status;
+int kv_status_get(kv_store *s, kv_status *out);
+
+/* Range per skiffpb.RangeRequest (revision 0 = current).  *out is arena
+ * memory.  Errors: KV_ECOMPACTED (out->header->revision unset; the compact
+ * revision is in *compact_rev if non-NULL), KV_EFUTURE_REV, KV_EKEY_TOO_LARGE,
+ * KV_EEMPTY_KEY, -ENOMEM, KV_ELMDB. */
+int kv_range(kv_store *s, const Skiffpb__RangeRequest *req, cm_arena *arena,
+             Skiffpb__RangeResponse **out, int64_t *compact_rev);
+
+/* Callback of kv_events_read, once per revision with all of that
+ * revision's events that match the range, in order.  Return nonzero to
+ * stop after this revision.  `evs` is arena memory. */
+typedef int (*kv_events_cb)(void *arg, const kv_events *evs);
+
+/* Reads the history of [key, range_end) (kv_range's conventions) from
+ * revision `from` to `to` inclusive (to = 0: current), calling `cb` once per
+ * revision that has matching events.  Stops at a revision boundary once at
+ * least `max_events` events were delivered (0: no limit), or when `cb`
+ * returns nonzero.  prev_kv fills each event's prev_kv when history still
+ * has it.  *next receives the first revision not read (resume there).
+ * Errors: KV_ECOMPACTED when from <= the compact revision (which goes to
+ * *compact_rev when non-NULL), KV_EFUTURE_REV when from > current + 1,
+ * KV_ELMDB, -ENOMEM. */
+int kv_events_read(kv_store *s, const uint8_t *key, size_t key_len,
+                   const uint8_t *range_end, size_t end_len, int64_t from,
+                   int64_t to, int prev_kv, size_t max_events,
+                   cm_arena *arena, kv_events_cb cb, void *arg,
+                   int64_t *next, int64_t *compact_rev);
+
+typedef struct kv_hash {
+    uint32_t hash;             /* CRC32C of history up to hash_revision */
+    int64_t hash_revision;
+    int64_t compact_revision;
+} kv_hash;
+/* HashKV: a hash of every retained key version with mod revision <= rev
+ * (0: current).  Replicas with equal history and compactions give equal
+ * hashes.  Errors: KV_ECOMPACTED, KV_EFUTURE_REV, KV_ELMDB. */
+int kv_hash_get(kv_store *s, int64_t rev, kv_hash *out);
+
+/* ---- leases (reads) -------------------------------------------------------- */
+
+/* TimeToLive as of `now_ms`.  Unknown lease: out->TTL = -1 and 0 returned,
+ * like etcd.  Arena memory. */
+int kv_lease_ttl(kv_store *s, int64_t id, int with_keys, int64_t now_ms,
+                 cm_arena *arena, Skiffpb__LeaseTimeToLiveResponse **out);
+/* All lease ids, ascending.  Arena memory. */
+int kv_lease_list(kv_store *s, cm_arena *arena,
+                  Skiffpb__LeaseLeasesResponse **out);
+/* Ids of leases whose expiry is <= now_ms, ascending by expiry, at most
+ * `max`; *n receives how many.  The leader proposes revokes for them. */
+int kv_lease_expired(kv_store *s, int64_t now_ms, int64_t *ids, size_t max,
+                     size_t *n);
+
+/* ---- snapshots ------------------------------------------------------------- */
+
+/* Writes a consistent snapshot of the whole store to `fd` (a stream: a
+ * header with the applied index, every record checksummed, a trailer).
+ * *applied_index receives the index the snapshot is at.  Errors: -errno
+ * from write(2), KV_ELMDB, -ENOMEM. */
+int kv_snapshot_write(kv_store *s, int fd, uint64_t *applied_index);
+/* Replaces the whole store with the snapshot read from `fd`, in one LMDB
+ * transaction: on any error (KV_EBAD_SNAPSHOT, -errno) the store is left as
+ * it was.  Writer thread only, with no reads in flight. */
+int kv_restore(kv_store *s, int fd);
+
+/* Builds a serialized Command (for tests, tools and proposers): packs `cmd`
+ * into `out` (appended).  0 or -ENOMEM. */
+int kv_command_pack(const Skiffpb__Command *cmd, cm_buf *out);
+
+#endif /* SKIFF_KV_H */
