@@ -1,0 +1,229 @@
+/*
+ * Opening and closing the store, meta values, status and the quota's size
+ * measure.
+ *
+ * The environment is sized at the quota plus headroom: the quota is what
+ * the NOSPACE alarm enforces, the headroom is what lets deletes, lease
+ * revokes and compactions keep working once the alarm is on (each writes a
+ * little: tombstones, index entries).  The size the quota is compared with
+ * is the pages in use (high-water mark minus LMDB's free list), so space
+ * freed by compaction counts as free without a defragmentation.
+ */
+#include "kv_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define HEADROOM_MIN (64ull << 20)
+
+int kv__lmdb_err(kv_store *s, int rc, const char *what)
+{
+    if (rc == 0)
+        return 0;
+    snprintf(s->errmsg, sizeof s->errmsg, "%s: %s", what, mdb_strerror(rc));
+    if (rc == MDB_MAP_FULL)
+        return KV_EMAP_FULL;
+    if (rc == ENOMEM)
+        return -ENOMEM;
+    if (rc > 0 && rc < 1000)
+        return -rc;
+    if (rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND ||
+        rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
+        return KV_ECORRUPT;
+    return KV_ELMDB;
+}
+
+int kv__meta_get(kv_store *s, MDB_txn *txn, const char *name, int64_t *out)
+{
+    MDB_val k = {strlen(name), (void *)name}, v;
+    int rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        *out = 0;
+        return 0;
+    }
+    if (rc)
+        return kv__lmdb_err(s, rc, "read meta");
+    if (v.mv_size != 8)
+        return KV_ECORRUPT;
+    *out = (int64_t)cm_be64_get(v.mv_data);
+    return 0;
+}
+
+int kv__meta_put(kv_store *s, MDB_txn *txn, const char *name, int64_t val)
+{
+    uint8_t b[8];
+    cm_be64_put(b, (uint64_t)val);
+    MDB_val k = {strlen(name), (void *)name}, v = {8, b};
+    return kv__lmdb_err(s, mdb_put(txn, s->meta, &k, &v, 0), "write meta");
+}
+
+static int open_dbs(kv_store *s)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+    if (rc)
+        return kv__lmdb_err(s, rc, "begin");
+    struct {
+        const char *name;
+        unsigned flags;
+        MDB_dbi *dbi;
+    } dbs[] = {
+        {"meta", 0, &s->meta},
+        {"rev", 0, &s->rev},
+        {"idx", MDB_DUPSORT | MDB_DUPFIXED, &s->idx},
+        {"lease", 0, &s->lease},
+        {"lease_keys", MDB_DUPSORT, &s->lease_keys},
+        {"lease_exp", 0, &s->lease_exp},
+    };
+    for (size_t i = 0; i < sizeof dbs / sizeof dbs[0]; i++) {
+        rc = mdb_dbi_open(txn, dbs[i].name, dbs[i].flags | MDB_CREATE,
+                          dbs[i].dbi);
+        if (rc) {
+            mdb_txn_abort(txn);
+            return kv__lmdb_err(s, rc, "open database");
+        }
+    }
+    int64_t applied = 0, alarm = 0;
+    if ((rc = kv__meta_get(s, txn, "applied", &applied)) ||
+        (rc = kv__meta_get(s, txn, "rev", &s->cur_rev)) ||
+        (rc = kv__meta_get(s, txn, "compact", &s->compact_rev)) ||
+        (rc = kv__meta_get(s, txn, "alarm", &alarm)) ||
+        (rc = kv__meta_get(s, txn, "lease_seq", &s->lease_seq)) ||
+        (rc = kv__meta_get(s, txn, "keys", &s->keys))) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    s->applied = (uint64_t)applied;
+    s->alarm = (int)alarm;
+    rc = mdb_txn_commit(txn);
+    return kv__lmdb_err(s, rc, "commit");
+}
+
+int kv_open(kv_store **out, const char *dir, const kv_options *opts)
+{
+    kv__err_register();
+    kv_store *s = cm_calloc(1, sizeof *s);
+    if (!s)
+        return -ENOMEM;
+    if (opts)
+        s->opts = *opts;
+    if (!s->opts.quota_bytes)
+        s->opts.quota_bytes = KV_DEFAULT_QUOTA;
+    if (!s->opts.max_value)
+        s->opts.max_value = KV_DEFAULT_MAX_VALUE;
+    if (!s->opts.max_readers)
+        s->opts.max_readers = 126;
+    if (!s->opts.max_txn_ops)
+        s->opts.max_txn_ops = KV_MAX_TXN_OPS;
+    uint64_t headroom = s->opts.quota_bytes / 4;
+    if (headroom < HEADROOM_MIN)
+        headroom = HEADROOM_MIN;
+    s->map_size = s->opts.quota_bytes + headroom;
+
+    struct stat st;
+    int rc;
+    if (stat(dir, &st) != 0) {
+        rc = -errno;
+        goto err_free;
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        rc = -ENOTDIR;
+        goto err_free;
+    }
+    if ((rc = mdb_env_create(&s->env))) {
+        rc = kv__lmdb_err(s, rc, "create env");
+        goto err_free;
+    }
+    mdb_env_set_maxdbs(s->env, 8);
+    mdb_env_set_maxreaders(s->env, s->opts.max_readers);
+    if ((rc = mdb_env_set_mapsize(s->env, s->map_size))) {
+        rc = kv__lmdb_err(s, rc, "set map size");
+        goto err_env;
+    }
+    rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600);
+    if (rc) {
+        rc = kv__lmdb_err(s, rc, "open env");
+        goto err_env;
+    }
+    MDB_stat ms;
+    mdb_env_stat(s->env, &ms);
+    s->page_size = ms.ms_psize;
+    if ((rc = open_dbs(s)))
+        goto err_env;
+    *out = s;
+    return 0;
+err_env:
+    mdb_env_close(s->env);
+err_free:
+    cm_free(s);
+    return rc;
+}
+
+void kv_close(kv_store *s)
+{
+    if (!s)
+        return;
+    mdb_env_close(s->env);
+    cm_free(s);
+}
+
+const char *kv_errmsg(const kv_store *s)
+{
+    return s->errmsg;
+}
+
+/* Pages on LMDB's free list, summed over its records (each an IDL whose
+ * first word is its length). */
+static uint64_t free_pages(MDB_txn *txn)
+{
+    MDB_cursor *c;
+    uint64_t n = 0;
+    if (mdb_cursor_open(txn, 0, &c))
+        return 0;
+    MDB_val k, v;
+    int op = MDB_FIRST;
+    while (mdb_cursor_get(c, &k, &v, op) == 0) {
+        if (v.mv_size >= sizeof(size_t))
+            n += *(const size_t *)v.mv_data;
+        op = MDB_NEXT;
+    }
+    mdb_cursor_close(c);
+    return n;
+}
+
+/* Bytes of pages holding data as of `txn`, and the file's high-water. */
+void kv__sizes(kv_store *s, MDB_txn *txn, uint64_t *in_use,
+               uint64_t *high)
+{
+    MDB_envinfo info;
+    mdb_env_info(s->env, &info);
+    uint64_t pages = (uint64_t)info.me_last_pgno + 1;
+    *high = pages * s->page_size;
+    uint64_t fp = free_pages(txn);
+    *in_use = (fp < pages ? pages - fp : 0) * s->page_size;
+}
+
+int kv_status_get(kv_store *s, kv_status *out)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return kv__lmdb_err(s, rc, "begin read");
+    memset(out, 0, sizeof *out);
+    int64_t applied, alarm;
+    if ((rc = kv__meta_get(s, txn, "applied", &applied)) ||
+        (rc = kv__meta_get(s, txn, "rev", &out->revision)) ||
+        (rc = kv__meta_get(s, txn, "compact", &out->compact_revision)) ||
+        (rc = kv__meta_get(s, txn, "alarm", &alarm)) ||
+        (rc = kv__meta_get(s, txn, "keys", &out->keys)))
+        goto done;
+    out->applied_index = (uint64_t)applied;
+    out->nospace_alarm = (int)(alarm & 1);
+    out->quota_bytes = s->opts.quota_bytes;
+    kv__sizes(s, txn, &out->db_size_in_use, &out->db_size);
+done:
+    mdb_txn_abort(txn);
+    return rc;
+}
