@@ -69,11 +69,27 @@ const char *kv_err_name(int code);
 
 typedef struct kv_store kv_store;
 
+/* How much each apply's commit waits for the disk. */
+enum kv_sync {
+    /* Every apply is durable when it returns: LMDB's full commit (data,
+     * then meta page, each fdatasync'ed).  The default. */
+    KV_SYNC_FULL = 0,
+    /* One fdatasync per apply; the meta page is synced by the next commit.
+     * Atomic and consistent always; an OS crash or power loss may undo the
+     * last apply (never half of it).  Right when a durable log replays
+     * entries past the applied index, as the Raft WAL does. */
+    KV_SYNC_DATA = 1,
+    /* No fdatasync; call kv_sync to make everything durable.  For tests,
+     * benchmarks and bulk loads. */
+    KV_SYNC_NONE = 2,
+};
+
 typedef struct kv_options {
     uint64_t quota_bytes; /* 0: KV_DEFAULT_QUOTA.  Past it: NOSPACE alarm */
     size_t max_value;     /* 0: KV_DEFAULT_MAX_VALUE */
     unsigned max_readers; /* 0: 126 */
     int max_txn_ops;      /* 0: KV_MAX_TXN_OPS */
+    enum kv_sync sync;    /* default KV_SYNC_FULL */
 } kv_options;
 
 /* Opens (creating if needed) the store in directory `dir` (which must
@@ -81,6 +97,9 @@ typedef struct kv_options {
  * until kv_close.  Errors: -errno from the filesystem, KV_ELMDB,
  * KV_ECORRUPT when the files are not a skiff store, -ENOMEM. */
 int kv_open(kv_store **out, const char *dir, const kv_options *opts);
+/* Flushes every committed apply to disk (fdatasync).  0, KV_ELMDB or
+ * -errno.  Any thread. */
+int kv_sync(kv_store *s);
 /* Closes the store; no call may be in flight. */
 void kv_close(kv_store *s);
 /* Human context of the last failure on this store (borrowed, valid until

@@ -142,7 +142,12 @@ int kv_open(kv_store **out, const char *dir, const kv_options *opts)
         rc = kv__lmdb_err(s, rc, "set map size");
         goto err_env;
     }
-    rc = mdb_env_open(s->env, dir, MDB_NOTLS | MDB_NORDAHEAD, 0600);
+    unsigned flags = MDB_NOTLS | MDB_NORDAHEAD;
+    if (s->opts.sync == KV_SYNC_DATA)
+        flags |= MDB_NOMETASYNC;
+    else if (s->opts.sync == KV_SYNC_NONE)
+        flags |= MDB_NOSYNC;
+    rc = mdb_env_open(s->env, dir, flags, 0600);
     if (rc) {
         rc = kv__lmdb_err(s, rc, "open env");
         goto err_env;
@@ -167,6 +172,11 @@ void kv_close(kv_store *s)
         return;
     mdb_env_close(s->env);
     cm_free(s);
+}
+
+int kv_sync(kv_store *s)
+{
+    return kv__lmdb_err(s, mdb_env_sync(s->env, 1), "sync");
 }
 
 const char *kv_errmsg(const kv_store *s)
