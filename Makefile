@@ -27,10 +27,11 @@ test: deps
 	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
 demo: build
-	$(REL_DIR)/bench/skiff-demo
+	$(REL_DIR)/examples/skiff-demo .skiff-demo
 
 bench: build
 	$(REL_DIR)/bench/skiff-storage-bench
+	$(REL_DIR)/bench/skiff-watch-bench
 
 clean:
 	rm -rf build

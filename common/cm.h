@@ -147,6 +147,38 @@ void cm_arena_free(cm_arena *a);
 void *cm_arena_pb_alloc(void *arena, size_t n);
 void cm_arena_pb_free(void *arena, void *p); /* no-op */
 
+/* ---- frames ----------------------------------------------------------------
+ * skiff's wire framing (docs/protocol.md): a 12-byte header, u32 BE payload
+ * length then u64 BE stream id, then the payload.  The reader accumulates
+ * bytes from a stream socket and hands out whole frames; a frame whose
+ * payload is over the reader's limit is reported once (CM_ETOOBIG, with its
+ * stream id) and its payload skipped without being buffered, so the
+ * connection survives it. */
+#define CM_FRAME_HDR 12
+
+static inline void cm_frame_header(uint8_t out[CM_FRAME_HDR], uint64_t stream,
+                                   uint32_t len)
+{
+    cm_be32_put(out, len);
+    cm_be64_put(out + 4, stream);
+}
+
+typedef struct cm_frame_reader {
+    cm_buf buf;
+    size_t off;         /* consumed bytes at the front of buf */
+    size_t max;         /* largest payload accepted */
+    uint64_t skip_left; /* payload bytes of an oversized frame to drop */
+} cm_frame_reader;
+
+/* Appends received bytes.  0 or -ENOMEM. */
+int cm_frame_feed(cm_frame_reader *r, const void *p, size_t n);
+/* Next whole frame: 1 and *stream, *payload (borrowed until the next feed
+ * or next call), *len; 0 when more bytes are needed; CM_ETOOBIG for a frame
+ * over `max` (*stream and *len set; its payload is being skipped). */
+int cm_frame_next(cm_frame_reader *r, uint64_t *stream,
+                  const uint8_t **payload, size_t *len);
+void cm_frame_reader_free(cm_frame_reader *r);
+
 /* ---- checksums ------------------------------------------------------------ */
 /* CRC-32C (Castagnoli) of `n` bytes, continuing from `crc` (0 to start). */
 uint32_t cm_crc32c(uint32_t crc, const void *p, size_t n);

@@ -117,7 +117,10 @@ typedef struct kv_entry {
 } kv_entry;
 
 /* Events of a revision in sub-revision order; `kv` of a DELETE carries key
- * and mod_revision (the deleting revision) only.  Arena memory. */
+ * and mod_revision (the deleting revision) only.  Events made by kv_apply
+ * always carry prev_kv when the key had a live previous version (watchers
+ * that did not ask for it get it stripped); kv_events_read fills it only
+ * when asked.  Arena memory. */
 typedef struct kv_events {
     int64_t revision;
     size_t n;

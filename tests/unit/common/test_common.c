@@ -107,6 +107,80 @@ static void test_log_level(void **state)
     assert_int_equal(cm_log_level_parse("loud", &l), CM_EINVAL);
 }
 
+static void test_frames(void **state)
+{
+    (void)state;
+    cm_frame_reader r = {.max = 16};
+    uint8_t wire[256];
+    size_t n = 0;
+    /* frame 1: stream 7, "hello"; frame 2: stream 9, 40 bytes (too big);
+     * frame 3: stream 11, empty payload. */
+    cm_frame_header(wire + n, 7, 5);
+    memcpy(wire + n + CM_FRAME_HDR, "hello", 5);
+    n += CM_FRAME_HDR + 5;
+    cm_frame_header(wire + n, 9, 40);
+    memset(wire + n + CM_FRAME_HDR, 'x', 40);
+    n += CM_FRAME_HDR + 40;
+    cm_frame_header(wire + n, 11, 0);
+    n += CM_FRAME_HDR;
+    /* Feed one byte at a time: framing must not depend on read sizes. */
+    uint64_t stream;
+    const uint8_t *p;
+    size_t len;
+    int got = 0, big = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(cm_frame_feed(&r, wire + i, 1), 0);
+        int rc;
+        while ((rc = cm_frame_next(&r, &stream, &p, &len)) != 0) {
+            if (rc == CM_ETOOBIG) {
+                assert_int_equal(stream, 9);
+                assert_int_equal(len, 40);
+                big++;
+                continue;
+            }
+            assert_int_equal(rc, 1);
+            if (got == 0) {
+                assert_int_equal(stream, 7);
+                assert_int_equal(len, 5);
+                assert_memory_equal(p, "hello", 5);
+            } else {
+                assert_int_equal(stream, 11);
+                assert_int_equal(len, 0);
+            }
+            got++;
+        }
+    }
+    assert_int_equal(got, 2);
+    assert_int_equal(big, 1);
+    /* All at once gives the same. */
+    cm_frame_reader_free(&r);
+    assert_int_equal(cm_frame_feed(&r, wire, n), 0);
+    assert_int_equal(cm_frame_next(&r, &stream, &p, &len), 1);
+    assert_int_equal(cm_frame_next(&r, &stream, &p, &len), CM_ETOOBIG);
+    assert_int_equal(cm_frame_next(&r, &stream, &p, &len), 1);
+    assert_int_equal(stream, 11);
+    assert_int_equal(cm_frame_next(&r, &stream, &p, &len), 0);
+    cm_frame_reader_free(&r);
+}
+
+static void test_arena(void **state)
+{
+    (void)state;
+    cm_arena a = {.chunk_sz = 128};
+    char *p = cm_arena_alloc(&a, 10);
+    char *q = cm_arena_alloc(&a, 1000); /* bigger than a chunk */
+    assert_non_null(p);
+    assert_non_null(q);
+    assert_int_equal((uintptr_t)q % 8, 0);
+    memset(q, 1, 1000);
+    cm_arena_reset(&a);
+    assert_int_equal(tu_alloc_outstanding(), 1); /* one chunk kept */
+    tu_alloc_fail_after(0);
+    assert_null(cm_arena_alloc(&a, 4096));
+    tu_alloc_fail_after(-1);
+    cm_arena_free(&a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -115,6 +189,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crc32c, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rand_replays, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_level, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_frames, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_arena, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
