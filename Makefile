@@ -35,3 +35,13 @@ bench: build
 
 clean:
 	rm -rf build
+
+# make sim SEEDS=N [SEED=first]: more seeds of the raft simulator
+# (optimised build); a failing seed replays with tests/sim/replay SEED.
+SEEDS ?= 1000
+SEED ?= 1
+.PHONY: sim
+sim: deps
+	cmake -S . -B $(REL_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(REL_DIR) -j $(JOBS) --target raft_sim
+	$(REL_DIR)/tests/sim/raft_sim -s $(SEED) -c $(SEEDS) -k 20000

@@ -1,0 +1,330 @@
+/*
+ * Client connections: framing in, responses out.
+ *
+ * Reading: bytes go into a frame reader; each whole frame's payload is
+ * decoded as a Request into an arena of its own (handed to the request's
+ * handler, freed when the request is answered).  An oversized frame is
+ * answered REQUEST_TOO_LARGE on its stream and skipped; a payload that does
+ * not decode closes this connection only.
+ *
+ * Writing: responses are framed straight into `out`.  At most one
+ * uv_write is in flight: it owns `wbuf`, and when it completes `out` and
+ * `wbuf` swap.  So a connection costs two growable buffers, and many small
+ * responses leave in one write.  The bytes queued are bounded: past the
+ * limit the peer is not reading and the connection is closed, logged as a
+ * slow reader.  A request that is still being served when its connection
+ * dies holds a reference; `gen` tells its reply that nobody listens.
+ */
+#include "server_int.h"
+
+#include <errno.h>
+#include <string.h>
+
+static void on_close(uv_handle_t *h)
+{
+    conn *c = h->data;
+    conn_unref(c);
+}
+
+void conn_ref(conn *c)
+{
+    c->refs++;
+}
+
+void conn_unref(conn *c)
+{
+    if (--c->refs)
+        return;
+    cm_frame_reader_free(&c->rd);
+    cm_buf_free(&c->out);
+    cm_buf_free(&c->wbuf);
+    cm_free(c);
+}
+
+bool conn_alive(const conn *c, uint32_t gen)
+{
+    return c && !c->closing && c->gen == gen;
+}
+
+void conn_close(conn *c, const char *why)
+{
+    if (c->closing)
+        return;
+    server *s = c->s;
+    c->closing = true;
+    c->gen++;
+    if (why)
+        CM_INFO("closing client connection", "peer=%s reason=\"%s\"",
+                c->peer, why);
+    srv_watch_conn_closed(c);
+    if (c->snap_fd >= 0) {
+        uv_fs_t req;
+        uv_fs_close(NULL, &req, c->snap_fd, NULL);
+        uv_fs_req_cleanup(&req);
+        c->snap_fd = -1;
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+void conn_fill_header(server *s, Skiffpb__ResponseHeader *h, int64_t rev)
+{
+    h->cluster_id = s->cluster_id;
+    h->member_id = s->member_id;
+    h->raft_term = 1;
+    if (rev)
+        h->revision = rev;
+}
+
+static void flush(conn *c);
+
+static void on_write(uv_write_t *req, int status)
+{
+    conn *c = req->data;
+    c->writing = false;
+    c->wbuf.len = 0;
+    if (status < 0) {
+        if (!c->closing)
+            conn_close(c, uv_strerror(status));
+        conn_unref(c);
+        return;
+    }
+    if (!c->closing) {
+        flush(c);
+        /* Room again: parked watchers and a snapshot may go on. */
+        if (conn_has_room(c)) {
+            srv_watch_conn_drained(c);
+            srv_snapshot_pump(c);
+        }
+    }
+    conn_unref(c);
+}
+
+static void flush(conn *c)
+{
+    if (c->writing || c->closing || c->out.len == 0)
+        return;
+    cm_buf t = c->wbuf;
+    c->wbuf = c->out;
+    c->out = t;
+    c->out.len = 0;
+    uv_buf_t b = uv_buf_init((char *)c->wbuf.base, (unsigned)c->wbuf.len);
+    c->wreq.data = c;
+    c->s->m.bytes_out += c->wbuf.len;
+    int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+    if (rc) {
+        conn_close(c, uv_strerror(rc));
+        return;
+    }
+    c->writing = true;
+    conn_ref(c);
+}
+
+bool conn_has_room(const conn *c)
+{
+    return c->out.len + c->wbuf.len < c->s->cfg.max_outbuf / 2;
+}
+
+int conn_send(conn *c, uint64_t stream, const Skiffpb__Response *r)
+{
+    if (c->closing)
+        return -EPIPE;
+    size_t n = skiffpb__response__get_packed_size(r);
+    if (c->out.len + c->wbuf.len + n > c->s->cfg.max_outbuf) {
+        c->s->m.conns_closed_slow++;
+        conn_close(c, "slow reader: output buffer limit reached");
+        return -EPIPE;
+    }
+    int rc = cm_buf_reserve(&c->out, CM_FRAME_HDR + n);
+    if (rc)
+        return rc;
+    cm_frame_header(c->out.base + c->out.len, stream, (uint32_t)n);
+    skiffpb__response__pack(r, c->out.base + c->out.len + CM_FRAME_HDR);
+    c->out.len += CM_FRAME_HDR + n;
+    if (!r->more)
+        conn_stream_done(c);
+    flush(c);
+    return 0;
+}
+
+void conn_stream_done(conn *c)
+{
+    if (c->open_streams)
+        c->open_streams--;
+}
+
+int conn_send_error(conn *c, uint64_t stream, int err, const char *msg,
+                    int64_t compact_rev)
+{
+    return conn_send_code(c, stream, api_code_from_err(err),
+                          msg ? msg : cm_strerror(err), compact_rev);
+}
+
+int conn_send_code(conn *c, uint64_t stream, Skiffpb__ErrorCode code,
+                   const char *msg, int64_t compact_rev)
+{
+    Skiffpb__Response r = SKIFFPB__RESPONSE__INIT;
+    Skiffpb__Error e = SKIFFPB__ERROR__INIT;
+    e.code = code;
+    e.message = (char *)msg;
+    e.compact_revision = compact_rev;
+    r.error = &e;
+    return conn_send(c, stream, &r);
+}
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+    conn *c = h->data;
+    (void)hint;
+    /* Read straight into the frame reader's buffer, dropping the consumed
+     * prefix first when it is most of the buffer. */
+    cm_frame_reader *r = &c->rd;
+    if (r->off && r->off == r->buf.len) {
+        r->off = r->buf.len = 0;
+    } else if (r->off > r->buf.len / 2) {
+        memmove(r->buf.base, r->buf.base + r->off, r->buf.len - r->off);
+        r->buf.len -= r->off;
+        r->off = 0;
+    }
+    if (cm_buf_reserve(&c->rd.buf, 65536)) {
+        buf->base = NULL;
+        buf->len = 0;
+        return;
+    }
+    buf->base = (char *)c->rd.buf.base + c->rd.buf.len;
+    buf->len = c->rd.buf.cap - c->rd.buf.len;
+}
+
+static void handle_frames(conn *c)
+{
+    uint64_t stream;
+    const uint8_t *payload;
+    size_t len;
+    int rc;
+    while (!c->closing &&
+           (rc = cm_frame_next(&c->rd, &stream, &payload, &len)) != 0) {
+        if (stream == 0) {
+            conn_close(c, "frame on stream 0");
+            return;
+        }
+        if (rc == CM_ETOOBIG) {
+            char msg[128];
+            snprintf(msg, sizeof msg,
+                     "request of %zu bytes is over the limit of %zu", len,
+                     c->s->cfg.max_request_bytes);
+            c->open_streams++;
+            conn_send_error(c, stream, CM_ETOOBIG, msg, 0);
+            continue;
+        }
+        cm_arena *a = cm_calloc(1, sizeof *a);
+        if (!a) {
+            conn_close(c, "out of memory");
+            return;
+        }
+        ProtobufCAllocator pa = {cm_arena_pb_alloc, cm_arena_pb_free, a};
+        Skiffpb__Request *req = skiffpb__request__unpack(&pa, len, payload);
+        if (!req || req->body_case == SKIFFPB__REQUEST__BODY__NOT_SET) {
+            cm_arena_free(a);
+            cm_free(a);
+            conn_close(c, req ? "request without a body"
+                              : "malformed request frame");
+            return;
+        }
+        /* Frames on a watch's own stream steer that watch. */
+        if (srv_watch_stream_frame(c, stream, req)) {
+            cm_arena_free(a);
+            cm_free(a);
+            continue;
+        }
+        if (c->open_streams >= c->s->cfg.max_streams) {
+            cm_arena_free(a);
+            cm_free(a);
+            c->open_streams++;
+            conn_send_code(c, stream, SKIFFPB__ERROR_CODE__TOO_MANY_STREAMS,
+                           "too many open streams on this connection", 0);
+            continue;
+        }
+        c->open_streams++;
+        srv_dispatch(c, stream, req, a);
+    }
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    conn *c = st->data;
+    (void)buf;
+    if (n < 0) {
+        conn_close(c, n == UV_EOF ? NULL : uv_strerror((int)n));
+        return;
+    }
+    if (n == 0)
+        return;
+    c->s->m.bytes_in += (uint64_t)n;
+    /* The bytes are already in rd.buf (on_alloc); account for them, and
+     * let the reader drop what belongs to an oversized frame. */
+    cm_frame_reader *r = &c->rd;
+    size_t at = r->buf.len;
+    r->buf.len += (size_t)n;
+    if (r->skip_left) {
+        size_t drop = (size_t)n < r->skip_left ? (size_t)n
+                                               : (size_t)r->skip_left;
+        memmove(r->buf.base + at, r->buf.base + at + drop, (size_t)n - drop);
+        r->buf.len -= drop;
+        r->skip_left -= drop;
+    }
+    handle_frames(c);
+    /* Give the reader a chance to drop consumed bytes. */
+    if (!c->closing && r->off == r->buf.len) {
+        r->off = 0;
+        r->buf.len = 0;
+    }
+}
+
+void srv_on_connection(uv_stream_t *listener, int status)
+{
+    server *s = listener->data;
+    if (status < 0 || s->stopping)
+        return;
+    conn *c = cm_calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->s = s;
+    c->refs = 1;
+    c->snap_fd = -1;
+    c->rd.max = s->cfg.max_request_bytes;
+    uv_tcp_init(s->loop, &c->tcp);
+    c->tcp.data = c;
+    if (uv_accept(listener, (uv_stream_t *)&c->tcp)) {
+        uv_close((uv_handle_t *)&c->tcp, on_close);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    struct sockaddr_storage ss;
+    int len = sizeof ss;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        char ip[48] = "?";
+        if (ss.ss_family == AF_INET) {
+            struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+            uv_ip4_name(a, ip, sizeof ip);
+            snprintf(c->peer, sizeof c->peer, "%s:%d", ip, ntohs(a->sin_port));
+        } else {
+            struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+            uv_ip6_name(a, ip, sizeof ip);
+            snprintf(c->peer, sizeof c->peer, "[%s]:%d", ip,
+                     ntohs(a->sin6_port));
+        }
+    }
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    s->m.conns_total++;
+    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+}

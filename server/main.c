@@ -1,0 +1,206 @@
+/*
+ * skiffd: one store member.  This file wires the pieces: configuration,
+ * the store, the watch hub, the client listener, the metrics port, timers
+ * and signals, all on one libuv loop.
+ *
+ * Shutdown: SIGTERM or SIGINT stops accepting, lets the apply in flight
+ * finish and be answered, closes every connection and the store, and
+ * exits 0.  Nothing depends on a clean shutdown for safety: every
+ * acknowledged write was committed with fdatasync before its reply, so a
+ * SIGKILL at any moment loses nothing that was acknowledged.
+ */
+#include "server_int.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+uint64_t srv_compact_interval(const server *s);
+
+static uint64_t fnv64(const char *a, const char *b)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = a; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    h = (h ^ 0xff) * 1099511628211ull;
+    for (const char *p = b; *p; p++)
+        h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+void srv_stop(server *s)
+{
+    if (!s->stopping) {
+        s->stopping = true;
+        CM_INFO("shutting down", "connections=%zu", s->nconns);
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        if (s->has_metrics)
+            uv_close((uv_handle_t *)&s->metrics_listener, NULL);
+        uv_timer_stop(&s->lease_timer);
+        uv_timer_stop(&s->compact_timer);
+        uv_timer_stop(&s->progress_timer);
+    }
+    /* Answer what is being applied before closing connections. */
+    if (s->applying)
+        return;
+    for (size_t i = 0; i < s->next.n; i++) {
+        pending *p = &s->next.p[i];
+        if (p->c) {
+            if (conn_alive(p->c, p->conn_gen))
+                conn_send_code(p->c, p->stream,
+                               SKIFFPB__ERROR_CODE__UNAVAILABLE,
+                               "server is shutting down", 0);
+            conn_unref(p->c);
+        }
+    }
+    s->next.n = 0;
+    while (s->conns)
+        conn_close(s->conns, NULL);
+    uv_walk(s->loop, close_walk, NULL);
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+    server *s = h->data;
+    CM_INFO("received signal", "signal=%s", sig == SIGINT ? "SIGINT"
+                                                          : "SIGTERM");
+    srv_stop(s);
+}
+
+static void on_progress_timer(uv_timer_t *t)
+{
+    server *s = t->data;
+    watch_hub_progress(s->hub);
+}
+
+static int listen_clients(server *s)
+{
+    char host[128];
+    int port;
+    if (srv_parse_addr(s->cfg.listen_client, host, sizeof host, &port)) {
+        fprintf(stderr, "skiffd: --listen-client-urls: cannot parse \"%s\"\n",
+                s->cfg.listen_client);
+        return -1;
+    }
+    struct sockaddr_storage ss;
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&ss) &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&ss)) {
+        fprintf(stderr, "skiffd: --listen-client-urls: \"%s\" is not an IP "
+                        "address\n",
+                host);
+        return -1;
+    }
+    uv_tcp_init(s->loop, &s->listener);
+    s->listener.data = s;
+    int rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
+    if (!rc)
+        rc = uv_listen((uv_stream_t *)&s->listener, 1024, srv_on_connection);
+    if (rc) {
+        fprintf(stderr, "skiffd: listen on %s: %s\n", s->cfg.listen_client,
+                uv_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+int srv_start(server *s)
+{
+    srv_config *c = &s->cfg;
+    if (mkdir(c->data_dir, 0700) && errno != EEXIST) {
+        fprintf(stderr, "skiffd: --data-dir %s: %s\n", c->data_dir,
+                strerror(errno));
+        return -1;
+    }
+    kv_options ko = {.quota_bytes = c->quota_bytes};
+    int rc = kv_open(&s->kv, c->data_dir, &ko);
+    if (rc) {
+        fprintf(stderr, "skiffd: open store in %s: %s\n", c->data_dir,
+                kv_strerror(rc));
+        return -1;
+    }
+    if ((rc = watch_hub_create(&s->hub, s->kv, NULL))) {
+        fprintf(stderr, "skiffd: watch hub: %s\n", watch_strerror(rc));
+        return -1;
+    }
+    kv_status st;
+    kv_status_get(s->kv, &st);
+    s->next_index = st.applied_index + 1;
+    s->cluster_id = fnv64(c->initial_cluster_token, c->initial_cluster);
+    s->member_id = fnv64(c->name, c->advertise_peer);
+    s->apply_arena.chunk_sz = 1 << 20;
+    if (listen_clients(s))
+        return -1;
+    if (c->listen_metrics[0] && (rc = srv_metrics_start(s))) {
+        fprintf(stderr, "skiffd: --listen-metrics-urls %s: %s\n",
+                c->listen_metrics, cm_strerror(rc));
+        return -1;
+    }
+    uv_timer_init(s->loop, &s->lease_timer);
+    s->lease_timer.data = s;
+    uv_timer_start(&s->lease_timer, srv_lease_tick, 500, 500);
+    uv_timer_init(s->loop, &s->compact_timer);
+    s->compact_timer.data = s;
+    uint64_t iv = srv_compact_interval(s);
+    if (iv)
+        uv_timer_start(&s->compact_timer, srv_compact_tick, iv, iv);
+    uv_timer_init(s->loop, &s->progress_timer);
+    s->progress_timer.data = s;
+    uv_timer_start(&s->progress_timer, on_progress_timer, 600000, 600000);
+    uv_idle_init(s->loop, &s->watch_idle);
+    uv_signal_init(s->loop, &s->sigint);
+    uv_signal_init(s->loop, &s->sigterm);
+    s->sigint.data = s->sigterm.data = s;
+    uv_signal_start(&s->sigint, on_signal, SIGINT);
+    uv_signal_start(&s->sigterm, on_signal, SIGTERM);
+    /* A restart counts as a new leader: leases get their full TTL again
+     * rather than expiring for the time the member was down. */
+    Skiffpb__LeaseRefreshAllRequest ra = SKIFFPB__LEASE_REFRESH_ALL_REQUEST__INIT;
+    Skiffpb__Command cmd = SKIFFPB__COMMAND__INIT;
+    cmd.op_case = SKIFFPB__COMMAND__OP_LEASE_REFRESH_ALL;
+    cmd.lease_refresh_all = &ra;
+    srv_propose(s, NULL, 0, 0, &cmd, 0);
+    CM_INFO("ready to serve client requests",
+            "address=%s data-dir=%s revision=%lld applied-index=%llu "
+            "member-id=%016llx",
+            c->listen_client, c->data_dir, (long long)st.revision,
+            (unsigned long long)st.applied_index,
+            (unsigned long long)s->member_id);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    static server s;
+    int rc = srv_config_parse(&s.cfg, argc, argv);
+    if (rc)
+        return rc > 0 ? 0 : 2;
+    enum cm_log_level lvl;
+    cm_log_level_parse(s.cfg.log_level, &lvl);
+    cm_log_set_level(lvl);
+    cm_log_set_member(s.cfg.name);
+    signal(SIGPIPE, SIG_IGN);
+    s.loop = uv_default_loop();
+    if (srv_start(&s))
+        return 1;
+    uv_run(s.loop, UV_RUN_DEFAULT);
+    watch_hub_destroy(s.hub);
+    kv_close(s.kv);
+    cm_free(s.next.p);
+    cm_free(s.cur.p);
+    cm_buf_free(&s.next.cmds);
+    cm_buf_free(&s.cur.cmds);
+    cm_free(s.results);
+    cm_arena_free(&s.apply_arena);
+    uv_loop_close(s.loop);
+    CM_INFO("stopped", "%s", "");
+    return s.exit_code;
+}

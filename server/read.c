@@ -1,0 +1,259 @@
+/*
+ * Reads in the thread pool.  Every read opens its own LMDB read
+ * transaction, so reads run next to each other and next to the apply job;
+ * the loop only decodes, queues and sends.  On one member a read started
+ * after a write was acknowledged sees it (acknowledgement follows the
+ * commit), so linearizable and serializable reads are the same here.
+ *
+ * A snapshot is written by the pool into an unlinked temporary file in the
+ * data directory, then streamed from the loop in chunks as the
+ * connection's output drains (srv_snapshot_pump), so a large snapshot
+ * never sits in memory and never starves other streams.
+ */
+#include "server_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SNAP_CHUNK (256 * 1024)
+
+typedef struct read_job {
+    uv_work_t w;
+    conn *c;
+    uint32_t gen;
+    uint64_t stream;
+    Skiffpb__Request *req;
+    cm_arena *a;
+    Skiffpb__Response resp;
+    Skiffpb__ResponseHeader hdr;
+    int rc;
+    int64_t compact;
+    int snap_fd;
+    uint64_t snap_size;
+    union {
+        Skiffpb__StatusResponse status;
+        Skiffpb__HashKVResponse hash;
+        Skiffpb__AlarmResponse alarm;
+    } u;
+    Skiffpb__AlarmMember alarm_member, *alarm_ptr;
+} read_job;
+
+static void status_of(server *s, read_job *j)
+{
+    kv_status st;
+    if ((j->rc = kv_status_get(s->kv, &st)))
+        return;
+    Skiffpb__StatusResponse *r = &j->u.status;
+    skiffpb__status_response__init(r);
+    conn_fill_header(s, &j->hdr, st.revision);
+    r->header = &j->hdr;
+    r->version = "0.1.0";
+    r->dbsize = (int64_t)st.db_size;
+    r->dbsizeinuse = (int64_t)st.db_size_in_use;
+    r->leader = s->member_id;
+    r->raftindex = st.applied_index;
+    r->raftterm = 1;
+    r->raftappliedindex = st.applied_index;
+    if (st.nospace_alarm) {
+        static char *nospace = "memberID:0 alarm:NOSPACE";
+        r->n_errors = 1;
+        r->errors = &nospace;
+    }
+    j->resp.body_case = SKIFFPB__RESPONSE__BODY_STATUS;
+    j->resp.status = r;
+}
+
+static void snapshot_of(server *s, read_job *j)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/snapshot.tmp.XXXXXX", s->cfg.data_dir);
+    int fd = mkstemp(path);
+    if (fd < 0) {
+        j->rc = -errno;
+        return;
+    }
+    unlink(path);
+    uint64_t idx;
+    if ((j->rc = kv_snapshot_write(s->kv, fd, &idx))) {
+        close(fd);
+        return;
+    }
+    off_t size = lseek(fd, 0, SEEK_END);
+    j->snap_fd = fd;
+    j->snap_size = (uint64_t)size;
+}
+
+static void read_work(uv_work_t *w)
+{
+    read_job *j = w->data;
+    server *s = j->c->s;
+    Skiffpb__Request *q = j->req;
+    skiffpb__response_header__init(&j->hdr);
+    switch (q->body_case) {
+    case SKIFFPB__REQUEST__BODY_RANGE:
+        j->rc = kv_range(s->kv, q->range, j->a, &j->resp.range, &j->compact);
+        if (!j->rc) {
+            j->resp.body_case = SKIFFPB__RESPONSE__BODY_RANGE;
+            conn_fill_header(s, j->resp.range->header, 0);
+        }
+        break;
+    case SKIFFPB__REQUEST__BODY_LEASE_TTL:
+        j->rc = kv_lease_ttl(s->kv, q->lease_ttl->id, q->lease_ttl->keys,
+                             cm_now_ms(), j->a, &j->resp.lease_ttl);
+        if (!j->rc) {
+            j->resp.body_case = SKIFFPB__RESPONSE__BODY_LEASE_TTL;
+            conn_fill_header(s, j->resp.lease_ttl->header, 0);
+        }
+        break;
+    case SKIFFPB__REQUEST__BODY_LEASE_LEASES:
+        j->rc = kv_lease_list(s->kv, j->a, &j->resp.lease_leases);
+        if (!j->rc) {
+            j->resp.body_case = SKIFFPB__RESPONSE__BODY_LEASE_LEASES;
+            conn_fill_header(s, j->resp.lease_leases->header, 0);
+        }
+        break;
+    case SKIFFPB__REQUEST__BODY_STATUS:
+        status_of(s, j);
+        break;
+    case SKIFFPB__REQUEST__BODY_HASH_KV: {
+        kv_hash h;
+        j->rc = kv_hash_get(s->kv, q->hash_kv->revision, &h);
+        if (j->rc == KV_ECOMPACTED) {
+            kv_status st;
+            if (kv_status_get(s->kv, &st) == 0)
+                j->compact = st.compact_revision;
+        }
+        if (j->rc)
+            break;
+        Skiffpb__HashKVResponse *r = &j->u.hash;
+        skiffpb__hash_kvresponse__init(r);
+        conn_fill_header(s, &j->hdr, h.hash_revision);
+        r->header = &j->hdr;
+        r->hash = h.hash;
+        r->compact_revision = h.compact_revision;
+        r->hash_revision = h.hash_revision;
+        j->resp.body_case = SKIFFPB__RESPONSE__BODY_HASH_KV;
+        j->resp.hash_kv = r;
+        break;
+    }
+    case SKIFFPB__REQUEST__BODY_ALARM: {
+        kv_status st;
+        if ((j->rc = kv_status_get(s->kv, &st)))
+            break;
+        Skiffpb__AlarmResponse *r = &j->u.alarm;
+        skiffpb__alarm_response__init(r);
+        conn_fill_header(s, &j->hdr, st.revision);
+        r->header = &j->hdr;
+        if (st.nospace_alarm) {
+            skiffpb__alarm_member__init(&j->alarm_member);
+            j->alarm_member.memberid = s->member_id;
+            j->alarm_member.alarm = SKIFFPB__ALARM_TYPE__NOSPACE;
+            j->alarm_ptr = &j->alarm_member;
+            r->n_alarms = 1;
+            r->alarms = &j->alarm_ptr;
+        }
+        j->resp.body_case = SKIFFPB__RESPONSE__BODY_ALARM;
+        j->resp.alarm = r;
+        break;
+    }
+    case SKIFFPB__REQUEST__BODY_SNAPSHOT:
+        snapshot_of(s, j);
+        break;
+    default:
+        j->rc = CM_EINVAL;
+    }
+}
+
+static void read_after(uv_work_t *w, int status)
+{
+    read_job *j = w->data;
+    conn *c = j->c;
+    server *s = c->s;
+    s->m.reads++;
+    if (status < 0)
+        j->rc = status;
+    if (!conn_alive(c, j->gen)) {
+        if (j->snap_fd >= 0)
+            close(j->snap_fd);
+    } else if (j->rc) {
+        conn_send_error(c, j->stream, j->rc, kv_strerror(j->rc), j->compact);
+    } else if (j->snap_fd >= 0) {
+        c->snap_fd = j->snap_fd;
+        c->snap_stream = j->stream;
+        c->snap_size = j->snap_size;
+        c->snap_sent = 0;
+        srv_snapshot_pump(c);
+    } else {
+        conn_send(c, j->stream, &j->resp);
+    }
+    conn_unref(c);
+    cm_arena_free(j->a);
+    cm_free(j->a);
+    cm_free(j);
+}
+
+int srv_read(conn *c, uint64_t stream, Skiffpb__Request *req, cm_arena *a)
+{
+    if (req->body_case == SKIFFPB__REQUEST__BODY_SNAPSHOT && c->snap_fd >= 0)
+        return CM_EINVAL;
+    read_job *j = cm_calloc(1, sizeof *j);
+    if (!j)
+        return -ENOMEM;
+    skiffpb__response__init(&j->resp);
+    j->c = c;
+    j->gen = c->gen;
+    j->stream = stream;
+    j->req = req;
+    j->a = a;
+    j->snap_fd = -1;
+    j->w.data = j;
+    int rc = uv_queue_work(c->s->loop, &j->w, read_work, read_after);
+    if (rc) {
+        cm_free(j);
+        return rc;
+    }
+    conn_ref(c);
+    return 0;
+}
+
+void srv_snapshot_pump(conn *c)
+{
+    static uint8_t chunk[SNAP_CHUNK];
+    while (c->snap_fd >= 0 && !c->closing && conn_has_room(c)) {
+        uint64_t left = c->snap_size - c->snap_sent;
+        size_t n = left < SNAP_CHUNK ? (size_t)left : SNAP_CHUNK;
+        ssize_t got = n ? pread(c->snap_fd, chunk, n, (off_t)c->snap_sent)
+                        : 0;
+        if (got < 0 || (size_t)got != n) {
+            conn_send_code(c, c->snap_stream, SKIFFPB__ERROR_CODE__INTERNAL,
+                           "snapshot read failed", 0);
+            close(c->snap_fd);
+            c->snap_fd = -1;
+            return;
+        }
+        c->snap_sent += n;
+        Skiffpb__Response r = SKIFFPB__RESPONSE__INIT;
+        Skiffpb__SnapshotResponse sr = SKIFFPB__SNAPSHOT_RESPONSE__INIT;
+        Skiffpb__ResponseHeader h = SKIFFPB__RESPONSE_HEADER__INIT;
+        conn_fill_header(c->s, &h, watch_hub_revision(c->s->hub));
+        sr.header = &h;
+        sr.remaining_bytes = c->snap_size - c->snap_sent;
+        sr.blob.data = chunk;
+        sr.blob.len = n;
+        r.body_case = SKIFFPB__RESPONSE__BODY_SNAPSHOT;
+        r.snapshot = &sr;
+        r.more = sr.remaining_bytes > 0;
+        int fd = c->snap_fd;
+        if (!r.more)
+            c->snap_fd = -1;
+        conn_send(c, c->snap_stream, &r);
+        if (!r.more) {
+            close(fd);
+            return;
+        }
+    }
+}
