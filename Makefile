@@ -4,13 +4,16 @@
 #   make bench  build optimised and run the storage/watch benchmarks
 
 PKGS := gcc make cmake pkg-config libuv1-dev libprotobuf-c-dev \
-        protobuf-c-compiler liblmdb-dev libssl-dev libcmocka-dev libyaml-dev
+        protobuf-c-compiler liblmdb-dev libssl-dev libcmocka-dev libyaml-dev \
+        clang libclang-rt-14-dev
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 TEST_DIR := build/test
 REL_DIR  := build/release
+FUZZ_DIR := build/fuzz
+FUZZ_TIME ?= 60
 
-.PHONY: all deps build test demo bench clean
+.PHONY: all deps build test demo bench clean fuzz fuzz-build
 
 all: build
 
@@ -25,6 +28,25 @@ test: deps
 	cmake -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=Debug -DSKIFF_SANITIZE=ON >/dev/null
 	cmake --build $(TEST_DIR) -j $(JOBS)
 	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
+	$(MAKE) --no-print-directory fuzz FUZZ_TIME=15
+
+# make fuzz [FUZZ_TIME=seconds]: each libFuzzer target for that long; any
+# crash fails (reproducers land in build/fuzz/crashes).
+fuzz-build: deps
+	CC=clang cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=Debug -DSKIFF_FUZZ=ON >/dev/null
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_frame fuzz_apply
+
+fuzz: fuzz-build
+	mkdir -p $(FUZZ_DIR)/crashes
+	for f in fuzz_frame fuzz_apply; do \
+	  echo "fuzz: $$f for $(FUZZ_TIME) s"; \
+	  $(FUZZ_DIR)/tests/fuzz/$$f -max_total_time=$(FUZZ_TIME) -max_len=4096 \
+	    -artifact_prefix=$(FUZZ_DIR)/crashes/ -print_final_stats=1 \
+	    > $(FUZZ_DIR)/$$f.log 2>&1 || { tail -n 60 $(FUZZ_DIR)/$$f.log; \
+	    echo "fuzz: $$f FAILED"; exit 1; }; \
+	  grep -E 'stat::number_of_executed_units|stat::new_units_added' \
+	    $(FUZZ_DIR)/$$f.log; \
+	done
 
 demo: build
 	$(REL_DIR)/examples/skiff-demo .skiff-demo
