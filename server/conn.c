@@ -14,10 +14,17 @@
  * limit the peer is not reading and the connection is closed, logged as a
  * slow reader.  A request that is still being served when its connection
  * dies holds a reference; `gen` tells its reply that nobody listens.
+ *
+ * TLS: when the server has certificates, a cm_tls sits between the socket
+ * and the frame reader; `out` is handed to it instead of uv_write, and the
+ * bytes it has not yet written count against the same bound.  It has no
+ * completion callback, so a uv_check handle looks after the connections
+ * that wait for room (parked watchers, a snapshot).
  */
 #include "server_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 static void on_close(uv_handle_t *h)
@@ -57,6 +64,11 @@ void conn_close(conn *c, const char *why)
         CM_INFO("closing client connection", "peer=%s reason=\"%s\"",
                 c->peer, why);
     srv_watch_conn_closed(c);
+    if (c->tls) {
+        cm_tls_destroy(c->tls);
+        c->tls = NULL;
+        c->tcp.data = c; /* the TLS layer had taken it over */
+    }
     if (c->snap_fd >= 0) {
         uv_fs_t req;
         uv_fs_close(NULL, &req, c->snap_fd, NULL);
@@ -108,6 +120,16 @@ static void on_write(uv_write_t *req, int status)
 
 static void flush(conn *c)
 {
+    if (c->tls) {
+        if (c->closing || c->out.len == 0)
+            return;
+        c->s->m.bytes_out += c->out.len;
+        int rc = cm_tls_write(c->tls, c->out.base, c->out.len);
+        c->out.len = 0;
+        if (rc)
+            conn_close(c, "TLS write failed");
+        return;
+    }
     if (c->writing || c->closing || c->out.len == 0)
         return;
     cm_buf t = c->wbuf;
@@ -126,9 +148,44 @@ static void flush(conn *c)
     conn_ref(c);
 }
 
+static size_t queued(const conn *c)
+{
+    return c->out.len + (c->tls ? cm_tls_pending(c->tls) : c->wbuf.len);
+}
+
+static void tls_check(uv_check_t *h)
+{
+    server *s = h->data;
+    bool waiting = false;
+    for (conn *c = s->conns; c; c = c->next) {
+        if (!c->wait_drain)
+            continue;
+        if (conn_has_room(c)) {
+            c->wait_drain = false;
+            srv_watch_conn_drained(c);
+            srv_snapshot_pump(c);
+        }
+        waiting |= c->wait_drain;
+    }
+    if (!waiting) {
+        uv_check_stop(h);
+        s->tls_check_on = false;
+    }
+}
+
 bool conn_has_room(const conn *c)
 {
-    return c->out.len + c->wbuf.len < c->s->cfg.max_outbuf / 2;
+    bool room = queued(c) < c->s->cfg.max_outbuf / 2;
+    if (!room && c->tls) {
+        conn *m = (conn *)c;
+        m->wait_drain = true;
+        if (!c->s->tls_check_on) {
+            c->s->tls_check.data = c->s;
+            uv_check_start(&c->s->tls_check, tls_check);
+            c->s->tls_check_on = true;
+        }
+    }
+    return room;
 }
 
 int conn_send(conn *c, uint64_t stream, const Skiffpb__Response *r)
@@ -136,7 +193,7 @@ int conn_send(conn *c, uint64_t stream, const Skiffpb__Response *r)
     if (c->closing)
         return -EPIPE;
     size_t n = skiffpb__response__get_packed_size(r);
-    if (c->out.len + c->wbuf.len + n > c->s->cfg.max_outbuf) {
+    if (queued(c) + n > c->s->cfg.max_outbuf) {
         c->s->m.conns_closed_slow++;
         conn_close(c, "slow reader: output buffer limit reached");
         return -EPIPE;
@@ -255,6 +312,61 @@ static void handle_frames(conn *c)
     }
 }
 
+static void tls_read(cm_tls *t, ssize_t n, const char *buf)
+{
+    conn *c = cm_tls_data(t);
+    if (n < 0) {
+        conn_close(c, n == UV_EOF ? NULL : "TLS connection failed");
+        return;
+    }
+    c->s->m.bytes_in += (uint64_t)n;
+    if (cm_frame_feed(&c->rd, buf, (size_t)n)) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    handle_frames(c);
+}
+
+static void tls_handshake(cm_tls *t, int status)
+{
+    conn *c = cm_tls_data(t);
+    if (status) {
+        CM_WARN("client TLS handshake failed", "peer=%s error=\"%s\"",
+                c->peer, uv_strerror(status));
+        conn_close(c, NULL);
+        return;
+    }
+    c->tls_ready = true;
+    if (cm_tls_peer_cn(t, c->user, sizeof c->user) == 0)
+        CM_INFO("client authenticated", "peer=%s user=%s", c->peer, c->user);
+}
+
+int srv_tls_setup(server *s)
+{
+    srv_config *c = &s->cfg;
+    if (!c->cert_file[0] && !c->key_file[0])
+        return 0;
+    cm_tls_config tc = {.server = 1,
+                        .ca_file = c->trusted_ca_file[0] ? c->trusted_ca_file
+                                                         : NULL,
+                        .cert_file = c->cert_file,
+                        .key_file = c->key_file,
+                        .require_client_cert = c->client_cert_auth};
+    if (c->client_cert_auth && !tc.ca_file) {
+        fprintf(stderr, "skiffd: --client-cert-auth needs --trusted-ca-file\n");
+        return -1;
+    }
+    char err[256] = "";
+    int rc = cm_tls_ctx_create(&s->tls, &tc, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "skiffd: client TLS: %s%s%s\n", cm_strerror(rc),
+                err[0] ? ": " : "", err);
+        return -1;
+    }
+    uv_check_init(s->loop, &s->tls_check);
+    return 0;
+}
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     conn *c = st->data;
@@ -320,11 +432,22 @@ void srv_on_connection(uv_stream_t *listener, int status)
                      ntohs(a->sin6_port));
         }
     }
+    if (s->tls) {
+        if (cm_tls_create(&c->tls, s->tls, (uv_stream_t *)&c->tcp, NULL, c) ||
+            cm_tls_start(c->tls, tls_handshake, tls_read)) {
+            if (c->tls)
+                cm_tls_destroy(c->tls);
+            c->tcp.data = c;
+            uv_close((uv_handle_t *)&c->tcp, on_close);
+            return;
+        }
+    }
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
     s->conns = c;
     s->nconns++;
     s->m.conns_total++;
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (!c->tls)
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
 }

@@ -137,6 +137,8 @@ int srv_start(server *s)
     s->cluster_id = fnv64(c->initial_cluster_token, c->initial_cluster);
     s->member_id = fnv64(c->name, c->advertise_peer);
     s->apply_arena.chunk_sz = 1 << 20;
+    if (srv_tls_setup(s))
+        return -1;
     if (listen_clients(s))
         return -1;
     if (c->listen_metrics[0] && (rc = srv_metrics_start(s))) {
@@ -169,9 +171,11 @@ int srv_start(server *s)
     cmd.lease_refresh_all = &ra;
     srv_propose(s, NULL, 0, 0, &cmd, 0);
     CM_INFO("ready to serve client requests",
-            "address=%s data-dir=%s revision=%lld applied-index=%llu "
+            "address=%s tls=%s data-dir=%s revision=%lld applied-index=%llu "
             "member-id=%016llx",
-            c->listen_client, c->data_dir, (long long)st.revision,
+            c->listen_client,
+            s->tls ? (c->client_cert_auth ? "mutual" : "server") : "off",
+            c->data_dir, (long long)st.revision,
             (unsigned long long)st.applied_index,
             (unsigned long long)s->member_id);
     return 0;
@@ -189,8 +193,12 @@ int main(int argc, char **argv)
     cm_log_set_member(s.cfg.name);
     signal(SIGPIPE, SIG_IGN);
     s.loop = uv_default_loop();
-    if (srv_start(&s))
+    if (srv_start(&s)) {
+        watch_hub_destroy(s.hub);
+        kv_close(s.kv);
+        cm_tls_ctx_destroy(s.tls);
         return 1;
+    }
     uv_run(s.loop, UV_RUN_DEFAULT);
     watch_hub_destroy(s.hub);
     kv_close(s.kv);
@@ -200,6 +208,7 @@ int main(int argc, char **argv)
     cm_buf_free(&s.cur.cmds);
     cm_free(s.results);
     cm_arena_free(&s.apply_arena);
+    cm_tls_ctx_destroy(s.tls);
     uv_loop_close(s.loop);
     CM_INFO("stopped", "%s", "");
     return s.exit_code;

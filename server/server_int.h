@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "api.h"
+#include "tls.h"
 #include "kv.h"
 #include "watch.h"
 
@@ -87,6 +88,9 @@ struct server {
     watch_hub *hub;
     uint64_t cluster_id, member_id;
     uv_tcp_t listener;
+    cm_tls_ctx *tls;      /* client TLS, NULL when plain TCP */
+    uv_check_t tls_check; /* resumes TLS connections whose output drained */
+    bool tls_check_on;
     uv_tcp_t metrics_listener;
     bool has_metrics;
     uv_timer_t lease_timer, compact_timer, progress_timer;
@@ -136,6 +140,10 @@ struct conn {
     uv_tcp_t tcp;
     server *s;
     conn *prev, *next;
+    cm_tls *tls;        /* NULL: plain TCP */
+    bool tls_ready;     /* handshake done */
+    bool wait_drain;    /* TLS: something waits for output room */
+    char user[128];     /* client certificate CN, when one was sent */
     uint32_t gen;       /* changes when the conn dies, for stale replies */
     unsigned refs;      /* the conn itself + outstanding requests */
     bool closing;
@@ -154,6 +162,9 @@ struct conn {
 };
 
 void srv_on_connection(uv_stream_t *listener, int status);
+/* Creates the client TLS context from the configuration when certificates
+ * are set.  0 or -1 after printing why. */
+int srv_tls_setup(server *s);
 /* Queues one Response frame.  0, or -ENOMEM / -EPIPE (conn closing); when
  * the queue passes the limit the connection is closed as a slow reader. */
 int conn_send(conn *c, uint64_t stream, const Skiffpb__Response *r);
