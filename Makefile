@@ -27,8 +27,8 @@ build: deps
 test: deps
 	cmake -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=Debug -DSKIFF_SANITIZE=ON >/dev/null
 	cmake --build $(TEST_DIR) -j $(JOBS)
-	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
 	$(MAKE) --no-print-directory fuzz FUZZ_TIME=15
+	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
 # make fuzz [FUZZ_TIME=seconds]: each libFuzzer target for that long; any
 # crash fails (reproducers land in build/fuzz/crashes).
@@ -37,8 +37,8 @@ fuzz-build: deps
 	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_frame fuzz_apply
 
 fuzz: fuzz-build
-	mkdir -p $(FUZZ_DIR)/crashes
-	for f in fuzz_frame fuzz_apply; do \
+	@mkdir -p $(FUZZ_DIR)/crashes
+	@for f in fuzz_frame fuzz_apply; do \
 	  echo "fuzz: $$f for $(FUZZ_TIME) s"; \
 	  $(FUZZ_DIR)/tests/fuzz/$$f -max_total_time=$(FUZZ_TIME) -max_len=4096 \
 	    -artifact_prefix=$(FUZZ_DIR)/crashes/ -print_final_stats=1 \

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <yaml.h>
 
-enum kind { STR, BOOL, BYTES, UINT };
+enum kind { STR, BOOL, BYTES, UINT, UINT32 };
 
 typedef struct opt {
     const char *name;
@@ -61,7 +61,14 @@ static const opt opts[] = {
      "0 disables"},
     {"log-level", STR, S(log_level), "debug, info, warn or error"},
     {"max-request-bytes", UINT, S(max_request_bytes),
-     "largest request frame accepted"},
+     "largest request frame accepted (bytes)"},
+    {"max-concurrent-streams", UINT32, S(max_streams),
+     "most open streams (requests in flight and watches) per connection"},
+    {"max-watches-per-connection", UINT32, S(max_watches),
+     "most watches per connection"},
+    {"max-outbound-bytes", UINT, S(max_outbuf),
+     "bytes queued for one connection before it is closed as a slow "
+     "reader"},
 };
 #define NOPTS (sizeof opts / sizeof opts[0])
 
@@ -104,6 +111,7 @@ static int set(srv_config *c, const opt *o, const char *v, const char *from)
             goto bad;
         return 0;
     case BYTES:
+    case UINT32:
     case UINT: {
         errno = 0;
         unsigned long long n = strtoull(v, &end, 10);
@@ -111,6 +119,8 @@ static int set(srv_config *c, const opt *o, const char *v, const char *from)
             goto bad;
         if (o->kind == BYTES)
             *(uint64_t *)p = n;
+        else if (o->kind == UINT32)
+            *(unsigned *)p = (unsigned)n;
         else
             *(size_t *)p = (size_t)n;
         return 0;
@@ -278,6 +288,12 @@ int srv_config_parse(srv_config *c, int argc, char **argv)
                 "skiffd: --initial-cluster-state: \"%s\" is neither new nor "
                 "existing\n",
                 c->initial_cluster_state);
+        return -1;
+    }
+    if (!c->max_streams || !c->max_watches || c->max_outbuf < 65536 ||
+        c->max_request_bytes < 1024) {
+        fprintf(stderr, "skiffd: limits must be positive (max-outbound-bytes "
+                        ">= 65536, max-request-bytes >= 1024)\n");
         return -1;
     }
     if (strchr(c->initial_cluster, ',')) {

@@ -638,6 +638,180 @@ static void test_metrics_and_shutdown(void **state)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* Per-connection limits answer with their codes and the connection
+ * stays usable. */
+static void test_limits(void **state)
+{
+    (void)state;
+    srv s = {0};
+    const char *extra[] = {"--max-concurrent-streams", "3",
+                           "--max-watches-per-connection", "2", NULL};
+    assert_int_equal(srv_spawn(&s, skiffd, 0, extra), 0);
+    int fd = cli_connect(s.port);
+    assert_true(watch_create(fd, 1, "a", NULL, 0, 0) > 0);
+    assert_true(watch_create(fd, 2, "b", NULL, 0, 0) > 0);
+    /* A third watch: over the watch limit. */
+    Skiffpb__Request r = SKIFFPB__REQUEST__INIT;
+    Skiffpb__WatchCreateRequest w = SKIFFPB__WATCH_CREATE_REQUEST__INIT;
+    w.key = bin_of("c");
+    r.body_case = SKIFFPB__REQUEST__BODY_WATCH_CREATE;
+    r.watch_create = &w;
+    expect_code(cli_call(fd, &r), SKIFFPB__ERROR_CODE__TOO_MANY_WATCHES);
+    close(fd);
+    /* Streams: three watches hold three streams; the next is refused. */
+    srv_kill(&s, SIGKILL);
+    const char *extra2[] = {"--max-concurrent-streams", "3", NULL};
+    assert_int_equal(srv_spawn(&s, skiffd, 1, extra2), 0);
+    fd = cli_connect(s.port);
+    for (int i = 1; i <= 3; i++)
+        assert_true(watch_create(fd, (uint64_t)i, "a", NULL, 0, 0) > 0);
+    expect_code(put(fd, "x", "1", 0), SKIFFPB__ERROR_CODE__TOO_MANY_STREAMS);
+    /* Cancelling a watch frees its stream. */
+    Skiffpb__WatchCancelRequest wc = SKIFFPB__WATCH_CANCEL_REQUEST__INIT;
+    r.body_case = SKIFFPB__REQUEST__BODY_WATCH_CANCEL;
+    r.watch_cancel = &wc;
+    assert_int_equal(cli_send(fd, 2, &r), 0);
+    Skiffpb__Response *h;
+    Skiffpb__WatchResponse *wr = next_watch(fd, 2, &h);
+    assert_non_null(wr);
+    assert_true(wr->canceled);
+    skiffpb__response__free_unpacked(h, NULL);
+    expect_ok(put(fd, "x", "1", 0));
+    close(fd);
+    srv_cleanup(&s);
+}
+
+/* 200 clients at once, each with several writes in flight. */
+static void test_many_clients(void **state)
+{
+    fx *f = *state;
+    enum { CLIENTS = 200, EACH = 10 };
+    static int fds[CLIENTS];
+    char key[32];
+    for (int c = 0; c < CLIENTS; c++) {
+        fds[c] = cli_connect(f->s.port);
+        assert_true(fds[c] >= 0);
+    }
+    for (int c = 0; c < CLIENTS; c++)
+        for (int i = 0; i < EACH; i++) {
+            Skiffpb__Request r = SKIFFPB__REQUEST__INIT;
+            Skiffpb__PutRequest p = SKIFFPB__PUT_REQUEST__INIT;
+            snprintf(key, sizeof key, "c/%03d/%02d", c, i);
+            p.key = bin_of(key);
+            p.value = bin_of("v");
+            r.body_case = SKIFFPB__REQUEST__BODY_PUT;
+            r.put = &p;
+            assert_int_equal(cli_send(fds[c], (uint64_t)i + 1, &r), 0);
+        }
+    for (int c = 0; c < CLIENTS; c++) {
+        for (int i = 0; i < EACH; i++) {
+            uint64_t st;
+            Skiffpb__Response *resp;
+            assert_int_equal(cli_recv(fds[c], &st, &resp, 20000), 0);
+            assert_null(resp->error);
+            skiffpb__response__free_unpacked(resp, NULL);
+        }
+        close(fds[c]);
+    }
+    Skiffpb__Request r = SKIFFPB__REQUEST__INIT;
+    Skiffpb__RangeRequest q = SKIFFPB__RANGE_REQUEST__INIT;
+    q.key = bin_of("c/");
+    q.range_end = bin_of("c0");
+    q.count_only = 1;
+    r.body_case = SKIFFPB__REQUEST__BODY_RANGE;
+    r.range = &q;
+    Skiffpb__Response *resp = cli_call(f->fd, &r);
+    assert_int_equal(resp->range->count, CLIENTS * EACH);
+    skiffpb__response__free_unpacked(resp, NULL);
+}
+
+/* Runs skiffd with exactly `argv` (no helper flags); returns its exit
+ * status and its stderr in `err`. */
+static int run_skiffd(const char *const *argv, char *err, size_t cap)
+{
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(p[1], 2);
+        dup2(p[1], 1);
+        close(p[0]);
+        execv(skiffd, (char *const *)argv);
+        _exit(127);
+    }
+    close(p[1]);
+    size_t n = 0;
+    ssize_t got;
+    while (n < cap - 1 && (got = read(p[0], err + n, cap - 1 - n)) > 0)
+        n += (size_t)got;
+    err[n] = 0;
+    close(p[0]);
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_flags_and_config_file(void **state)
+{
+    (void)state;
+    char out[8192];
+    const char *help[] = {skiffd, "--help", NULL};
+    assert_int_equal(run_skiffd(help, out, sizeof out), 0);
+    const char *flags[] = {"--name", "--data-dir", "--listen-client-urls",
+                           "--advertise-client-urls", "--listen-peer-urls",
+                           "--initial-advertise-peer-urls",
+                           "--initial-cluster", "--initial-cluster-state",
+                           "--cert-file", "--key-file", "--trusted-ca-file",
+                           "--client-cert-auth", "--peer-cert-file",
+                           "--peer-key-file", "--peer-trusted-ca-file",
+                           "--quota-backend-bytes", "--auto-compaction-mode",
+                           "--auto-compaction-retention", "--log-level",
+                           "--listen-metrics-urls", "--config-file"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (!strstr(out, flags[i]))
+            fail_msg("--help does not list %s", flags[i]);
+    const char *bad[] = {skiffd, "--no-such-flag", NULL};
+    assert_int_equal(run_skiffd(bad, out, sizeof out), 2);
+    const char *badv[] = {skiffd, "--auto-compaction-mode", "weekly", NULL};
+    assert_int_equal(run_skiffd(badv, out, sizeof out), 2);
+    assert_non_null(strstr(out, "auto-compaction-mode"));
+    /* A config file: unknown keys are named; good ones are used and a
+     * flag overrides them. */
+    char dir[256], cfg[300], data[300];
+    assert_int_equal(tu_tmpdir(dir, sizeof dir), 0);
+    snprintf(cfg, sizeof cfg, "%s/skiff.yaml", dir);
+    snprintf(data, sizeof data, "%s/data", dir);
+    FILE *fp = fopen(cfg, "w");
+    fprintf(fp, "name: from-file\nquota-backend-bytez: 5\n");
+    fclose(fp);
+    const char *withcfg[] = {skiffd, "--config-file", cfg, NULL};
+    assert_int_equal(run_skiffd(withcfg, out, sizeof out), 2);
+    assert_non_null(strstr(out, "quota-backend-bytez"));
+    srv s = {0};
+    snprintf(s.dir, sizeof s.dir, "%s", dir);
+    fp = fopen(cfg, "w");
+    fprintf(fp, "# skiffd settings\nname: from-file\n"
+                "auto-compaction-mode: revision\n"
+                "auto-compaction-retention: \"1000\"\n"
+                "log-level: error\n");
+    fclose(fp);
+    const char *extra[] = {"--config-file", cfg, NULL};
+    assert_int_equal(srv_spawn(&s, skiffd, 1, extra), 0);
+    int fd = cli_connect(s.port);
+    Skiffpb__Request r = SKIFFPB__REQUEST__INIT;
+    Skiffpb__MemberListRequest ml = SKIFFPB__MEMBER_LIST_REQUEST__INIT;
+    r.body_case = SKIFFPB__REQUEST__BODY_MEMBER_LIST;
+    r.member_list = &ml;
+    Skiffpb__Response *resp = cli_call(fd, &r);
+    assert_non_null(resp);
+    assert_int_equal(resp->member_list->n_members, 1);
+    /* srv_spawn's --name t1 comes after the file: the flag wins. */
+    assert_string_equal(resp->member_list->members[0]->name, "t1");
+    skiffpb__response__free_unpacked(resp, NULL);
+    close(fd);
+    srv_cleanup(&s);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -664,6 +838,9 @@ int main(int argc, char **argv)
         T(test_snapshot),
         T(test_sigkill_durability),
         T(test_metrics_and_shutdown),
+        T(test_many_clients),
+        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_flags_and_config_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
