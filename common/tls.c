@@ -50,11 +50,12 @@ struct cm_tls {
     void *data;
     cm_tls_handshake_cb hcb;
     cm_tls_read_cb rcb;
-    cm_buf early;  /* plaintext written before the handshake finished */
+    cm_buf early; /* plaintext written before the handshake finished */
     int handshaken;
     int failed;
     int busy;      /* callbacks running */
     int dead;      /* destroyed while busy */
+    char err[256]; /* why the handshake failed */
 };
 
 typedef struct tls_write {
@@ -75,8 +76,8 @@ static void set_err(char *buf, size_t cap, const char *what, const char *f)
     ERR_clear_error();
 }
 
-int cm_tls_ctx_create(cm_tls_ctx **out, const cm_tls_config *cfg,
-                      char *errbuf, size_t errcap)
+int cm_tls_ctx_create(cm_tls_ctx **out, const cm_tls_config *cfg, char *errbuf,
+                      size_t errcap)
 {
     *out = NULL;
     if (!cfg || (!cfg->cert_file != !cfg->key_file) ||
@@ -86,8 +87,8 @@ int cm_tls_ctx_create(cm_tls_ctx **out, const cm_tls_config *cfg,
     if (!t)
         return -ENOMEM;
     t->server = cfg->server;
-    t->ctx = SSL_CTX_new(cfg->server ? TLS_server_method()
-                                     : TLS_client_method());
+    t->ctx =
+        SSL_CTX_new(cfg->server ? TLS_server_method() : TLS_client_method());
     if (!t->ctx) {
         cm_free(t);
         return -ENOMEM;
@@ -100,10 +101,9 @@ int cm_tls_ctx_create(cm_tls_ctx **out, const cm_tls_config *cfg,
         set_err(errbuf, errcap, "cannot load certificate", cfg->cert_file);
         goto err;
     }
-    if (cfg->key_file &&
-        (SSL_CTX_use_PrivateKey_file(t->ctx, cfg->key_file,
-                                     SSL_FILETYPE_PEM) != 1 ||
-         SSL_CTX_check_private_key(t->ctx) != 1)) {
+    if (cfg->key_file && (SSL_CTX_use_PrivateKey_file(t->ctx, cfg->key_file,
+                                                      SSL_FILETYPE_PEM) != 1 ||
+                          SSL_CTX_check_private_key(t->ctx) != 1)) {
         set_err(errbuf, errcap, "cannot load key", cfg->key_file);
         goto err;
     }
@@ -130,8 +130,7 @@ int cm_tls_ctx_create(cm_tls_ctx **out, const cm_tls_config *cfg,
     } else {
         t->verify = !cfg->insecure_skip_verify;
         SSL_CTX_set_verify(t->ctx,
-                           t->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE,
-                           NULL);
+                           t->verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
     }
     *out = t;
     return 0;
@@ -207,6 +206,8 @@ static int ssl_write_all(cm_tls *t, const void *p, size_t n)
 
 static void fail(cm_tls *t, int err)
 {
+    if (!t->handshaken && !t->err[0])
+        snprintf(t->err, sizeof t->err, "%s", uv_strerror(err));
     t->failed = 1;
     uv_read_stop(t->stream);
     drain(t); /* the alert, if any */
@@ -240,11 +241,18 @@ static void handshake_step(cm_tls *t)
             fail(t, d);
         return;
     }
-    char why[256] = "";
-    ERR_error_string_n(ERR_peek_error(), why, sizeof why);
+    char why[160] = "";
+    unsigned long code = ERR_peek_error();
+    if (code)
+        snprintf(why, sizeof why, "%s", ERR_reason_error_string(code));
     long vr = SSL_get_verify_result(t->ssl);
-    CM_WARN("tls handshake failed", "reason=\"%s\" verify=\"%s\"", why,
-            vr == X509_V_OK ? "ok" : X509_verify_cert_error_string(vr));
+    if (vr != X509_V_OK)
+        snprintf(t->err, sizeof t->err, "%s (%s)", why[0] ? why : "failed",
+                 X509_verify_cert_error_string(vr));
+    else
+        snprintf(t->err, sizeof t->err, "%s",
+                 why[0] ? why : "connection closed during handshake");
+    CM_DEBUG("tls handshake failed", "reason=\"%s\"", t->err);
     ERR_clear_error();
     fail(t, -EPROTO);
 }
@@ -353,6 +361,11 @@ void *cm_tls_data(const cm_tls *t)
     return t->data;
 }
 
+const char *cm_tls_errmsg(const cm_tls *t)
+{
+    return t->err;
+}
+
 int cm_tls_start(cm_tls *t, cm_tls_handshake_cb hcb, cm_tls_read_cb rcb)
 {
     t->hcb = hcb;
@@ -409,8 +422,8 @@ int cm_tls_peer_cn(const cm_tls *t, char *buf, size_t cap)
         return -ENOENT;
     int rc = -ENOENT;
     X509_NAME *name = X509_get_subject_name(cert);
-    int len = name ? X509_NAME_get_text_by_NID(name, NID_commonName, NULL, 0)
-                   : -1;
+    int len =
+        name ? X509_NAME_get_text_by_NID(name, NID_commonName, NULL, 0) : -1;
     if (len >= 0) {
         if ((size_t)len + 1 > cap) {
             rc = -ENOSPC;

@@ -26,19 +26,19 @@ typedef struct cm_tls_ctx cm_tls_ctx;
 typedef struct cm_tls cm_tls;
 
 typedef struct cm_tls_config {
-    int server;              /* 1: accept side, 0: connect side */
-    const char *ca_file;     /* peers are verified against it (NULL: none) */
-    const char *cert_file;   /* own certificate chain (PEM); server: needed */
-    const char *key_file;    /* its private key (PEM) */
-    int require_client_cert; /* server: refuse clients without a cert */
+    int server;               /* 1: accept side, 0: connect side */
+    const char *ca_file;      /* peers are verified against it (NULL: none) */
+    const char *cert_file;    /* own certificate chain (PEM); server: needed */
+    const char *key_file;     /* its private key (PEM) */
+    int require_client_cert;  /* server: refuse clients without a cert */
     int insecure_skip_verify; /* client: do not verify the server */
 } cm_tls_config;
 
 /* Creates a context.  0, -ENOMEM, -EINVAL (server without cert, cert
  * without key), -EIO (a file could not be loaded; the OpenSSL reason is in
  * errbuf when given).  Free with cm_tls_ctx_destroy. */
-int cm_tls_ctx_create(cm_tls_ctx **out, const cm_tls_config *cfg,
-                      char *errbuf, size_t errcap);
+int cm_tls_ctx_create(cm_tls_ctx **out, const cm_tls_config *cfg, char *errbuf,
+                      size_t errcap);
 void cm_tls_ctx_destroy(cm_tls_ctx *ctx);
 
 /* Handshake done (status 0) or failed (-EPROTO, or a stream error). */
@@ -55,6 +55,10 @@ typedef void (*cm_tls_read_cb)(cm_tls *t, ssize_t nread, const char *buf);
 int cm_tls_create(cm_tls **out, cm_tls_ctx *ctx, uv_stream_t *stream,
                   const char *server_name, void *data);
 void *cm_tls_data(const cm_tls *t);
+/* Why the handshake failed, for people ("certificate verify failed
+ * (self-signed certificate in certificate chain)"); "" otherwise.  Valid
+ * until cm_tls_destroy. */
+const char *cm_tls_errmsg(const cm_tls *t);
 
 /* Starts reading and the handshake; hcb runs once, later.  After a
  * successful handshake plaintext goes to rcb.  0 or a libuv error. */
