@@ -7,7 +7,7 @@
  * same HashKV.  Then the child resumes from where the store says it is.
  *
  *   storage_crash [kills]        (default 200; SKIFF_SEED picks the stream)
- *   storage_crash child DIR SEED (internal)
+ *   storage_crash child DIR SEED LATE (internal)
  */
 #include <errno.h>
 #include <signal.h>
@@ -23,7 +23,10 @@
 
 #define MAX_BATCH 24
 
-static int child(const char *dir, uint64_t seed)
+/* `late`: tell the parent only after the first batch is committed, so the
+ * kill lands after progress; otherwise right after opening, so it may land
+ * anywhere, even before the first commit. */
+static int child(const char *dir, uint64_t seed, int late)
 {
     kv_store *s;
     int rc = kv_open(&s, dir, NULL);
@@ -41,7 +44,7 @@ static int child(const char *dir, uint64_t seed)
     kv_result res[MAX_BATCH];
     cm_arena arena = {0};
     /* Tell the parent we are running; it then picks its moment. */
-    if (write(STDOUT_FILENO, "r", 1) != 1)
+    if (!late && write(STDOUT_FILENO, "r", 1) != 1)
         return 2;
     for (;;) {
         size_t n = 1 + (size_t)cm_rand_below(&r, MAX_BATCH);
@@ -59,6 +62,9 @@ static int child(const char *dir, uint64_t seed)
         }
         next += n;
         cm_arena_reset(&arena);
+        if (late && write(STDOUT_FILENO, "r", 1) != 1)
+            return 2;
+        late = 0;
     }
 }
 
@@ -87,7 +93,7 @@ static int reference_catch_up(kv_store *ref, uint64_t seed, uint64_t *at,
     return 0;
 }
 
-static pid_t spawn(const char *dir, uint64_t seed, int *ready_fd)
+static pid_t spawn(const char *dir, uint64_t seed, int late, int *ready_fd)
 {
     int p[2];
     if (pipe(p))
@@ -100,7 +106,7 @@ static pid_t spawn(const char *dir, uint64_t seed, int *ready_fd)
         char sb[32];
         snprintf(sb, sizeof sb, "%llu", (unsigned long long)seed);
         execl("/proc/self/exe", "storage_crash", "child", dir, sb,
-              (char *)NULL);
+              late ? "1" : "0", (char *)NULL);
         _exit(127);
     }
     close(p[1]);
@@ -110,8 +116,8 @@ static pid_t spawn(const char *dir, uint64_t seed, int *ready_fd)
 
 int main(int argc, char **argv)
 {
-    if (argc == 4 && strcmp(argv[1], "child") == 0)
-        return child(argv[2], strtoull(argv[3], NULL, 0));
+    if (argc == 5 && strcmp(argv[1], "child") == 0)
+        return child(argv[2], strtoull(argv[3], NULL, 0), atoi(argv[4]));
     int kills = argc > 1 ? atoi(argv[1]) : 200;
     uint64_t seed = tu_seed((uint64_t)time(NULL));
     printf("storage_crash: seed %llu (replay with SKIFF_SEED), %d kills\n",
@@ -130,7 +136,9 @@ int main(int argc, char **argv)
     int failed = 0, progressed = 0;
     for (int k = 0; k < kills && !failed; k++) {
         int fd;
-        pid_t pid = spawn(dir, seed, &fd);
+        /* Odd kills wait for a first commit, so at least half the kills
+         * land after progress however slow the machine is. */
+        pid_t pid = spawn(dir, seed, k % 2, &fd);
         char c;
         if (pid < 0 || read(fd, &c, 1) != 1) {
             fprintf(stderr, "kill %d: child did not start\n", k);
