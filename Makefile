@@ -49,7 +49,7 @@ fuzz: fuzz-build
 	done
 
 demo: build
-	$(REL_DIR)/examples/skiff-demo .skiff-demo
+	deploy/demo.sh $(REL_DIR) .skiff-demo
 
 bench: build
 	$(REL_DIR)/bench/skiff-storage-bench

@@ -707,8 +707,18 @@ int skiff__result_fill(cm_arena *a, skiff_op_type type,
 
 /* ---- range helpers ------------------------------------------------------- */
 
+static const uint8_t zero_key[1] = {0};
+
 int skiff_op_prefix(skiff_op *op, uint8_t *buf, size_t cap)
 {
+    if (op->key_len == 0) {
+        /* The empty prefix is every key: etcd's key "\0", end "\0". */
+        op->key = zero_key;
+        op->key_len = 1;
+        op->range_end = zero_key;
+        op->range_end_len = 1;
+        return 0;
+    }
     const uint8_t *k = op->key;
     size_t n = op->key_len;
     /* The end of a prefix is the prefix with its last byte below 0xff
@@ -735,7 +745,10 @@ int skiff_op_prefix(skiff_op *op, uint8_t *buf, size_t cap)
 
 void skiff_op_from_key(skiff_op *op)
 {
-    static const uint8_t zero[1] = {0};
-    op->range_end = zero;
+    if (op->key_len == 0) {
+        op->key = zero_key;
+        op->key_len = 1;
+    }
+    op->range_end = zero_key;
     op->range_end_len = 1;
 }

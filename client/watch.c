@@ -474,6 +474,12 @@ static int run_until(skiff_watcher *wr, int (*cond)(const skiff_watcher *),
                      int timeout_ms)
 {
     skiff_client *c = wr->c;
+    if (timeout_ms == 0) {
+        /* A poll: a zero timer would fire before the I/O phase, and
+         * UV_RUN_ONCE would then block in it. */
+        uv_run(c->loop, UV_RUN_NOWAIT);
+        return cond(wr) ? 0 : -ETIMEDOUT;
+    }
     uv_update_time(c->loop);
     c->poll_expired = 0;
     if (timeout_ms >= 0)

@@ -446,7 +446,17 @@ static void test_watch_survives_restart(void **state)
     assert_memory_equal(r.events[0].prev_kv.value, "a", 1);
     skiff_watch_resp_free(&r);
     assert_int_equal(skiff_watcher_next(w, 300, &r), -ETIMEDOUT);
+    /* A zero timeout polls: it returns at once when nothing is queued. */
+    assert_int_equal(skiff_watcher_next(w, 0, &r), -ETIMEDOUT);
     skiff_watcher_close(w);
+    /* An empty prefix means every key (key "\0"), as in etcd. */
+    skiff_result all, some;
+    OK(skiff_get_prefix(f->c, "", 0, &all));
+    OK(skiff_get_prefix(f->c, "w/", 2, &some));
+    assert_true(some.n_kvs >= 2);
+    assert_int_equal(all.n_kvs, some.n_kvs); /* only w/ keys exist here */
+    skiff_result_free(&all);
+    skiff_result_free(&some);
 }
 
 /* ---- informer ------------------------------------------------------------ */
