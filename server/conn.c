@@ -7,9 +7,12 @@
  * answered REQUEST_TOO_LARGE on its stream and skipped; a payload that does
  * not decode closes this connection only.
  *
- * Writing: responses are framed straight into `out`.  At most one
- * uv_write is in flight: it owns `wbuf`, and when it completes `out` and
- * `wbuf` swap.  So a connection costs two growable buffers, and many small
+ * Writing: responses are framed straight into `out`; the connection is
+ * queued, and a prepare and a check handle write every queued
+ * connection's `out` once per loop iteration, so the replies a batch of
+ * work produced leave in one write per connection.  At most one uv_write
+ * is in flight: it owns `wbuf`, and when it completes `out` and `wbuf`
+ * swap.  So a connection costs two growable buffers, and many small
  * responses leave in one write.  The bytes queued are bounded: past the
  * limit the peer is not reading and the connection is closed, logged as a
  * slow reader.  A request that is still being served when its connection
@@ -206,8 +209,47 @@ int conn_send(conn *c, uint64_t stream, const Skiffpb__Response *r)
     c->out.len += CM_FRAME_HDR + n;
     if (!r->more)
         conn_stream_done(c);
-    flush(c);
+    if (!c->in_flushq) {
+        c->in_flushq = true;
+        c->flush_next = c->s->flushq;
+        c->s->flushq = c;
+        conn_ref(c);
+    }
     return 0;
+}
+
+static void flush_all(server *s)
+{
+    while (s->flushq) {
+        conn *c = s->flushq;
+        s->flushq = c->flush_next;
+        c->in_flushq = false;
+        if (!c->closing)
+            flush(c);
+        conn_unref(c);
+    }
+}
+
+static void on_prepare(uv_prepare_t *h)
+{
+    flush_all(h->data);
+}
+
+static void on_check(uv_check_t *h)
+{
+    flush_all(h->data);
+}
+
+void srv_flush_init(server *s)
+{
+    uv_prepare_init(s->loop, &s->flush_prepare);
+    uv_check_init(s->loop, &s->flush_check);
+    s->flush_prepare.data = s->flush_check.data = s;
+    uv_prepare_start(&s->flush_prepare, on_prepare);
+    uv_check_start(&s->flush_check, on_check);
+    /* They must not keep the loop alive on their own at shutdown. */
+    uv_unref((uv_handle_t *)&s->flush_prepare);
+    uv_unref((uv_handle_t *)&s->flush_check);
 }
 
 void conn_stream_done(conn *c)

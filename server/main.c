@@ -158,6 +158,7 @@ int srv_start(server *s)
     s->progress_timer.data = s;
     uv_timer_start(&s->progress_timer, on_progress_timer, 600000, 600000);
     uv_idle_init(s->loop, &s->watch_idle);
+    srv_flush_init(s);
     uv_signal_init(s->loop, &s->sigint);
     uv_signal_init(s->loop, &s->sigterm);
     s->sigint.data = s->sigterm.data = s;

@@ -122,6 +122,9 @@ struct server {
     } samples[128];
     size_t nsamples;
 
+    conn *flushq; /* connections with replies queued this iteration */
+    uv_prepare_t flush_prepare;
+    uv_check_t flush_check;
     conn *conns; /* doubly linked */
     size_t nconns;
     metrics m;
@@ -152,6 +155,8 @@ struct conn {
     cm_buf out;         /* queued, not yet handed to uv_write */
     cm_buf wbuf;        /* being written */
     bool writing;
+    bool in_flushq;
+    conn *flush_next;
     uv_write_t wreq;
     unsigned open_streams;
     wstream *watches;   /* this connection's watch streams */
@@ -162,6 +167,9 @@ struct conn {
 };
 
 void srv_on_connection(uv_stream_t *listener, int status);
+/* Starts the handles that write each connection's replies once per loop
+ * iteration (before and after the poll phase). */
+void srv_flush_init(server *s);
 /* Creates the client TLS context from the configuration when certificates
  * are set.  0 or -1 after printing why. */
 int srv_tls_setup(server *s);
