@@ -151,13 +151,30 @@ static void start_apply(server *s)
         batch *c = &s->cur;
         size_t keep = s->cfg.max_batch;
         size_t cut = c->p[keep].off;
+        bool oom = cm_buf_append(&s->next.cmds, c->cmds.base + cut,
+                                 c->cmds.len - cut) != 0;
         for (size_t i = keep; i < c->n; i++) {
             pending p = c->p[i];
             p.off -= cut;
-            if (batch_add(&s->next, &p))
-                break; /* cannot happen without ENOMEM: keep them */
+            if (oom || batch_add(&s->next, &p)) {
+                /* Out of memory: refuse the rest rather than lose them. */
+                oom = true;
+                reply_failed(s, &c->p[i], -ENOMEM);
+                if (c->p[i].c)
+                    conn_unref(c->p[i].c);
+            }
         }
-        cm_buf_append(&s->next.cmds, c->cmds.base + cut, c->cmds.len - cut);
+        if (oom) {
+            /* Refuse what of the tail did get queued too: the queue no
+             * longer matches its packed commands. */
+            for (size_t i = 0; i < s->next.n; i++) {
+                reply_failed(s, &s->next.p[i], -ENOMEM);
+                if (s->next.p[i].c)
+                    conn_unref(s->next.p[i].c);
+            }
+            s->next.n = 0;
+            s->next.cmds.len = 0;
+        }
         c->n = keep;
         c->cmds.len = cut;
     }
