@@ -6,6 +6,7 @@
  */
 #include "cm.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #define MAX_MODULES 16
@@ -42,11 +43,17 @@ static const char *common_name(int code)
     return NULL;
 }
 
-static const struct module *find_module(int code)
+/* The first registered lookup whose range holds `code` and that knows it
+ * (blocks may nest: the raft core's and its WAL's, for instance). */
+static const char *lookup(int code, bool name)
 {
-    for (int i = 0; i < nmodules; i++)
-        if (code >= modules[i].lo && code <= modules[i].hi)
-            return &modules[i];
+    for (int i = 0; i < nmodules; i++) {
+        if (code < modules[i].lo || code > modules[i].hi)
+            continue;
+        const char *s = name ? modules[i].name(code) : modules[i].msg(code);
+        if (s)
+            return s;
+    }
     return NULL;
 }
 
@@ -54,7 +61,7 @@ void cm_err_register(int lo, int hi, cm_err_lookup_fn msg,
                      cm_err_lookup_fn name)
 {
     for (int i = 0; i < nmodules; i++)
-        if (modules[i].lo == lo)
+        if (modules[i].msg == msg)
             return;
     if (nmodules == MAX_MODULES)
         return;
@@ -66,8 +73,7 @@ const char *cm_strerror(int code)
     const char *s = common_msg(code);
     if (s)
         return s;
-    const struct module *m = find_module(code);
-    if (m && (s = m->msg(code)))
+    if ((s = lookup(code, false)))
         return s;
     if (code < 0 && code > -1000)
         return strerror(-code);
@@ -79,8 +85,7 @@ const char *cm_err_name(int code)
     const char *s = common_name(code);
     if (s)
         return s;
-    const struct module *m = find_module(code);
-    if (m && (s = m->name(code)))
+    if ((s = lookup(code, true)))
         return s;
     if (code < 0 && code > -1000) {
         s = strerrorname_np(-code);

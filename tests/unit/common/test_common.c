@@ -39,6 +39,15 @@ static const char *fake_name(int code)
     return code == -9001 ? "FAKE_E1" : NULL;
 }
 
+static const char *nested_msg(int code)
+{
+    return code == -9002 ? "nested failure" : NULL;
+}
+static const char *nested_name(int code)
+{
+    return code == -9002 ? "NESTED_E2" : NULL;
+}
+
 static void test_errors(void **state)
 {
     (void)state;
@@ -51,6 +60,11 @@ static void test_errors(void **state)
     assert_string_equal(cm_strerror(-9001), "fake failure");
     assert_string_equal(cm_err_name(-9001), "FAKE_E1");
     assert_string_equal(cm_err_name(-9002), "EUNKNOWN");
+    /* A nested block registered later still gets its names. */
+    cm_err_register(-9099, -9002, nested_msg, nested_name);
+    assert_string_equal(cm_err_name(-9002), "NESTED_E2");
+    assert_string_equal(cm_strerror(-9002), "nested failure");
+    assert_string_equal(cm_err_name(-9001), "FAKE_E1");
 }
 
 static void test_buf(void **state)
