@@ -134,6 +134,28 @@ int srv_start(server *s)
     kv_status st;
     kv_status_get(s->kv, &st);
     s->next_index = st.applied_index + 1;
+    /* A restart counts as a new leader: before serving anyone, leases get
+     * their full TTL again rather than expiring for the time the member
+     * was down.  Applied here, synchronously, as the loop is not running
+     * yet. */
+    Skiffpb__LeaseRefreshAllRequest ra = SKIFFPB__LEASE_REFRESH_ALL_REQUEST__INIT;
+    Skiffpb__Command cmd = SKIFFPB__COMMAND__INIT;
+    cmd.op_case = SKIFFPB__COMMAND__OP_LEASE_REFRESH_ALL;
+    cmd.lease_refresh_all = &ra;
+    cmd.time_ms = cm_now_ms();
+    cm_buf packed = {0};
+    kv_result res;
+    if ((rc = kv_command_pack(&cmd, &packed)) == 0) {
+        kv_entry e = {s->next_index++, packed.base, packed.len};
+        rc = kv_apply(s->kv, &e, &s->apply_arena, &res);
+        cm_arena_reset(&s->apply_arena);
+    }
+    cm_buf_free(&packed);
+    if (rc) {
+        fprintf(stderr, "skiffd: refreshing leases at start: %s\n",
+                kv_strerror(rc));
+        return -1;
+    }
     s->cluster_id = fnv64(c->initial_cluster_token, c->initial_cluster);
     s->member_id = fnv64(c->name, c->advertise_peer);
     s->apply_arena.chunk_sz = 1 << 20;
@@ -164,13 +186,6 @@ int srv_start(server *s)
     s->sigint.data = s->sigterm.data = s;
     uv_signal_start(&s->sigint, on_signal, SIGINT);
     uv_signal_start(&s->sigterm, on_signal, SIGTERM);
-    /* A restart counts as a new leader: leases get their full TTL again
-     * rather than expiring for the time the member was down. */
-    Skiffpb__LeaseRefreshAllRequest ra = SKIFFPB__LEASE_REFRESH_ALL_REQUEST__INIT;
-    Skiffpb__Command cmd = SKIFFPB__COMMAND__INIT;
-    cmd.op_case = SKIFFPB__COMMAND__OP_LEASE_REFRESH_ALL;
-    cmd.lease_refresh_all = &ra;
-    srv_propose(s, NULL, 0, 0, &cmd, 0);
     CM_INFO("ready to serve client requests",
             "address=%s tls=%s data-dir=%s revision=%lld applied-index=%llu "
             "member-id=%016llx",

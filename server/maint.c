@@ -5,8 +5,9 @@
  * Lease expiry is decided here, by the member that applies writes (the
  * leader, once there is Raft), against its own clock, and carried out as a
  * revoke command through the same pipeline as client writes, so it is
- * replicated like any write.  At start the member proposes a refresh of
- * every lease: time the member was down does not count against leases.
+ * replicated like any write.  At start, before serving, the member
+ * applies a refresh of every lease (main.c): time the member was down
+ * does not count against leases.
  *
  * Auto-compaction follows etcd: "periodic" keeps the history of the last
  * retention period (sampled revisions, compacting to the newest one older

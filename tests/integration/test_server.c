@@ -725,6 +725,70 @@ static void test_many_clients(void **state)
     skiffpb__response__free_unpacked(resp, NULL);
 }
 
+/* Periodic auto-compaction with a short retention compacts by itself. */
+static void test_auto_compaction(void **state)
+{
+    (void)state;
+    srv s = {0};
+    const char *extra[] = {"--auto-compaction-mode", "periodic",
+                           "--auto-compaction-retention", "1s", NULL};
+    assert_int_equal(srv_spawn(&s, skiffd, 0, extra), 0);
+    int fd = cli_connect(s.port);
+    Skiffpb__Request r = SKIFFPB__REQUEST__INIT;
+    Skiffpb__HashKVRequest hq = SKIFFPB__HASH_KVREQUEST__INIT;
+    r.body_case = SKIFFPB__REQUEST__BODY_HASH_KV;
+    r.hash_kv = &hq;
+    int64_t compact = 0;
+    /* Keep writing; the compaction is the event awaited (bounded). */
+    for (int i = 0; i < 300 && compact == 0; i++) {
+        expect_ok(put(fd, "auto", "v", 0));
+        Skiffpb__Response *resp = cli_call(fd, &r);
+        assert_non_null(resp);
+        compact = resp->hash_kv->compact_revision;
+        skiffpb__response__free_unpacked(resp, NULL);
+        struct timespec ts = {0, 50000000};
+        nanosleep(&ts, NULL);
+    }
+    assert_true(compact > 0);
+    /* Reading below the compact revision is now refused. */
+    expect_code(get(fd, "auto", NULL, 1), SKIFFPB__ERROR_CODE__COMPACTED);
+    close(fd);
+    srv_cleanup(&s);
+}
+
+/* A restart counts as a new leader: time spent down does not count
+ * against leases (they get their TTL again). */
+static void test_lease_survives_restart(void **state)
+{
+    fx *f = *state;
+    Skiffpb__Request r = SKIFFPB__REQUEST__INIT;
+    Skiffpb__LeaseGrantRequest g = SKIFFPB__LEASE_GRANT_REQUEST__INIT;
+    g.ttl = 3;
+    r.body_case = SKIFFPB__REQUEST__BODY_LEASE_GRANT;
+    r.lease_grant = &g;
+    Skiffpb__Response *resp = cli_call(f->fd, &r);
+    int64_t id = resp->lease_grant->id;
+    skiffpb__response__free_unpacked(resp, NULL);
+    expect_ok(put(f->fd, "held", "x", id));
+    srv_kill(&f->s, SIGKILL);
+    close(f->fd);
+    /* The member is down for longer than the TTL. */
+    struct timespec ts = {3, 500000000};
+    nanosleep(&ts, NULL);
+    assert_int_equal(srv_spawn(&f->s, skiffd, 1, NULL), 0);
+    f->fd = cli_connect(f->s.port);
+    resp = get(f->fd, "held", NULL, 0);
+    assert_int_equal(resp->range->n_kvs, 1);
+    skiffpb__response__free_unpacked(resp, NULL);
+    Skiffpb__LeaseTimeToLiveRequest t = SKIFFPB__LEASE_TIME_TO_LIVE_REQUEST__INIT;
+    t.id = id;
+    r.body_case = SKIFFPB__REQUEST__BODY_LEASE_TTL;
+    r.lease_ttl = &t;
+    resp = cli_call(f->fd, &r);
+    assert_true(resp->lease_ttl->ttl >= 1);
+    skiffpb__response__free_unpacked(resp, NULL);
+}
+
 /* Runs skiffd with exactly `argv` (no helper flags); returns its exit
  * status and its stderr in `err`. */
 static int run_skiffd(const char *const *argv, char *err, size_t cap)
@@ -841,6 +905,8 @@ int main(int argc, char **argv)
         T(test_many_clients),
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_flags_and_config_file),
+        cmocka_unit_test(test_auto_compaction),
+        T(test_lease_survives_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
