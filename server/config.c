@@ -60,6 +60,9 @@ static const opt opts[] = {
      "periodic: a duration (1h, 30m, 90s, or hours); revision: a count; "
      "0 disables"},
     {"log-level", STR, S(log_level), "debug, info, warn or error"},
+    {"experimental-watch-progress-notify-interval", STR,
+     S(progress_interval),
+     "period of progress notifications to watches that asked for them"},
     {"max-request-bytes", UINT, S(max_request_bytes),
      "largest request frame accepted (bytes)"},
     {"max-concurrent-streams", UINT32, S(max_streams),
@@ -83,6 +86,7 @@ static void defaults(srv_config *c)
     strcpy(c->auto_compaction_mode, "periodic");
     strcpy(c->auto_compaction_retention, "0");
     strcpy(c->log_level, "info");
+    strcpy(c->progress_interval, "10m");
     c->max_request_bytes = API_DEFAULT_MAX_REQUEST;
     c->max_streams = API_DEFAULT_MAX_STREAMS;
     c->max_watches = API_DEFAULT_MAX_WATCHES;
@@ -282,6 +286,13 @@ int srv_config_parse(srv_config *c, int argc, char **argv)
                 c->auto_compaction_mode);
         return -1;
     }
+    if (srv_parse_duration(c->progress_interval, 1) <= 0) {
+        fprintf(stderr,
+                "skiffd: --experimental-watch-progress-notify-interval: "
+                "\"%s\" is not a positive duration\n",
+                c->progress_interval);
+        return -1;
+    }
     if (strcmp(c->initial_cluster_state, "new") &&
         strcmp(c->initial_cluster_state, "existing")) {
         fprintf(stderr,
@@ -336,4 +347,26 @@ int srv_parse_addr(const char *url, char *host, size_t hcap, int *port)
         return -1;
     *port = (int)v;
     return 0;
+}
+
+int64_t srv_parse_duration(const char *v, double bare_unit_ms)
+{
+    char *end;
+    double x = strtod(v, &end);
+    if (end == v || x < 0)
+        return -1;
+    double unit;
+    if (!strcmp(end, "ms"))
+        unit = 1;
+    else if (!strcmp(end, "s"))
+        unit = 1e3;
+    else if (!strcmp(end, "m"))
+        unit = 60e3;
+    else if (!strcmp(end, "h"))
+        unit = 3600e3;
+    else if (!*end)
+        unit = bare_unit_ms;
+    else
+        return -1;
+    return (int64_t)(x * unit);
 }

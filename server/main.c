@@ -178,7 +178,8 @@ int srv_start(server *s)
         uv_timer_start(&s->compact_timer, srv_compact_tick, iv, iv);
     uv_timer_init(s->loop, &s->progress_timer);
     s->progress_timer.data = s;
-    uv_timer_start(&s->progress_timer, on_progress_timer, 600000, 600000);
+    uint64_t piv = (uint64_t)srv_parse_duration(c->progress_interval, 1);
+    uv_timer_start(&s->progress_timer, on_progress_timer, piv, piv);
     uv_idle_init(s->loop, &s->watch_idle);
     srv_flush_init(s);
     uv_signal_init(s->loop, &s->sigint);

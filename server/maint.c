@@ -57,18 +57,9 @@ static int64_t retention(const server *s)
         return 0;
     if (!strcmp(s->cfg.auto_compaction_mode, "revision"))
         return (int64_t)x;
-    double unit = 3600e3; /* a bare number means hours, like etcd */
-    if (!strcmp(end, "ms"))
-        unit = 1;
-    else if (!strcmp(end, "s"))
-        unit = 1e3;
-    else if (!strcmp(end, "m"))
-        unit = 60e3;
-    else if (!strcmp(end, "h") || !*end)
-        unit = 3600e3;
-    else
-        return 0;
-    return (int64_t)(x * unit);
+    /* A bare number means hours, like etcd. */
+    int64_t ms = srv_parse_duration(v, 3600e3);
+    return ms > 0 ? ms : 0;
 }
 
 static void propose_compact(server *s, int64_t rev)

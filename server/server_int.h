@@ -39,6 +39,7 @@ typedef struct srv_config {
     uint64_t quota_bytes;
     char auto_compaction_mode[16];      /* periodic | revision */
     char auto_compaction_retention[32]; /* "1h", "30m", "1000", "0" off */
+    char progress_interval[32];         /* watch progress period, "10m" */
     char log_level[16];
     size_t max_request_bytes;
     unsigned max_streams, max_watches;
@@ -52,6 +53,9 @@ typedef struct srv_config {
 int srv_config_parse(srv_config *c, int argc, char **argv);
 /* Splits "tcp://host:port" or "host:port" into host and port. */
 int srv_parse_addr(const char *url, char *host, size_t hcap, int *port);
+/* "500ms", "30s", "10m", "1h" (a bare number: `bare_unit_ms` each) to
+ * milliseconds; -1 when malformed. */
+int64_t srv_parse_duration(const char *v, double bare_unit_ms);
 
 /* ---- the server ----------------------------------------------------------- */
 

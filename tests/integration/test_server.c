@@ -725,6 +725,39 @@ static void test_many_clients(void **state)
     skiffpb__response__free_unpacked(resp, NULL);
 }
 
+/* Periodic progress notifications reach watches that asked for them. */
+static void test_progress_notify(void **state)
+{
+    (void)state;
+    srv s = {0};
+    const char *extra[] = {"--experimental-watch-progress-notify-interval",
+                           "200ms", NULL};
+    assert_int_equal(srv_spawn(&s, skiffd, 0, extra), 0);
+    int fd = cli_connect(s.port);
+    expect_ok(put(fd, "p", "1", 0));
+    Skiffpb__Request r = SKIFFPB__REQUEST__INIT;
+    Skiffpb__WatchCreateRequest w = SKIFFPB__WATCH_CREATE_REQUEST__INIT;
+    w.key = bin_of("elsewhere");
+    w.progress_notify = 1;
+    r.body_case = SKIFFPB__REQUEST__BODY_WATCH_CREATE;
+    r.watch_create = &w;
+    assert_int_equal(cli_send(fd, 5, &r), 0);
+    Skiffpb__Response *h;
+    Skiffpb__WatchResponse *wr = next_watch(fd, 5, &h);
+    assert_non_null(wr);
+    assert_true(wr->created);
+    skiffpb__response__free_unpacked(h, NULL);
+    /* The next response is a progress notification at revision 1. */
+    wr = next_watch(fd, 5, &h);
+    assert_non_null(wr);
+    assert_int_equal(wr->n_events, 0);
+    assert_false(wr->canceled);
+    assert_int_equal(wr->header->revision, 1);
+    skiffpb__response__free_unpacked(h, NULL);
+    close(fd);
+    srv_cleanup(&s);
+}
+
 /* Periodic auto-compaction with a short retention compacts by itself. */
 static void test_auto_compaction(void **state)
 {
@@ -906,6 +939,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_limits),
         cmocka_unit_test(test_flags_and_config_file),
         cmocka_unit_test(test_auto_compaction),
+        cmocka_unit_test(test_progress_notify),
         T(test_lease_survives_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
