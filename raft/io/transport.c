@@ -27,15 +27,32 @@
  * frame, stream id that is not the sender) closes that connection only.
  * Inbound connections are never written to.
  *
+ * With TLS (rt_set_tls) an outbound connection counts as connected only
+ * once its client-mode cm_tls handshake is done (the connect timeout
+ * covers the handshake too), and queued messages are then handed to
+ * cm_tls_write, which copies them; they count as sent at that point.  An
+ * inbound connection runs a server-mode cm_tls and its plaintext goes
+ * through the same frame reader.  A refused handshake is logged with the
+ * reason and closes that connection only.  cm_tls owns stream->data while
+ * attached, so it is pointed back at our object when the cm_tls goes.
+ *
+ * Allocation failures never strand a message: a failed connection object
+ * or gather array is retried from the peer's timer, and an inbound
+ * connection that cannot be set up is still accepted (into t->reject) and
+ * closed, so the sender sees the failure instead of a silent socket.
+ *
  * Closing counts open handles: every uv_*_init bumps t->handles, every
  * close callback drops it, and the transport is freed when rt_close has
  * been called and the count reaches zero.
  */
 #include "transport.h"
 
+#include "tls.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -61,8 +78,10 @@ typedef struct rt_out {
     rt_qmsg *batch; /* messages of the write in flight */
     size_t batch_n;
     uv_buf_t *bufs;
-    int connected;
+    cm_tls *tls;   /* NULL without TLS or once destroyed */
+    int connected; /* TCP connected and, with TLS, handshake done */
     int writing;
+    char host[64];  /* the peer's IP, checked against its certificate */
     char rbuf[256]; /* peers never write to us; reads only detect EOF */
 } rt_out;
 
@@ -92,6 +111,7 @@ typedef struct rt_in {
     struct rt_in **pprev;
     rt *t;
     cm_frame_reader rd;
+    cm_tls *tls; /* NULL without TLS or once destroyed */
     int closing;
     char rbuf[RT_IN_RBUF];
 } rt_in;
@@ -112,12 +132,19 @@ struct rt {
     unsigned bmax;
     int closing;
     unsigned handles;
+    cm_tls_ctx *tls_srv; /* inbound side; NULL: plain TCP */
+    cm_tls_ctx *tls_cli; /* outbound side */
+    uint64_t refused;    /* inbound connections refused (TLS, memory) */
+    uv_tcp_t reject;     /* accepts a connection we cannot serve */
+    int reject_busy;     /* reject is open or closing */
+    int accept_pending;  /* a connection waits for reject to be free */
 };
 
 static void maybe_finish(rt *t);
 static void out_fail(rt_out *o, int err);
 static void out_flush(rt_out *o);
 static void peer_arm(rt_peer *p, unsigned ms);
+static void on_connection(uv_stream_t *server, int status);
 
 /* ---- helpers ------------------------------------------------------------- */
 
@@ -197,6 +224,8 @@ static void maybe_finish(rt *t)
         return;
     if (t->close_cb)
         t->close_cb(t, t->data);
+    cm_tls_ctx_destroy(t->tls_srv);
+    cm_tls_ctx_destroy(t->tls_cli);
     cm_free(t);
 }
 
@@ -226,6 +255,11 @@ static void out_detach(rt_out *o)
         return;
     p->out = NULL;
     o->peer = NULL;
+    if (o->tls) {
+        cm_tls_destroy(o->tls);
+        o->tls = NULL;
+        o->tcp.data = o;
+    }
     uv_close((uv_handle_t *)&o->tcp, out_closed);
 }
 
@@ -284,6 +318,33 @@ static void out_written(uv_write_t *req, int status)
         out_flush(o);
 }
 
+/* Hands every queued message to cm_tls, which copies it; any error
+ * (-ENOMEM included) fails the connection, and the message that failed
+ * stays queued for the next one. */
+static void out_flush_tls(rt_out *o)
+{
+    rt_peer *p = o->peer;
+
+    while (p->head) {
+        rt_qmsg *q = p->head;
+        int rc = cm_tls_write(o->tls, q->b.base, q->b.len);
+        if (rc < 0) {
+            /* Part of it may be encrypted already, so a retry on this
+             * connection could repeat it: start afresh instead. */
+            out_fail(o, rc);
+            return;
+        }
+        p->head = q->next;
+        if (!p->head)
+            p->tail = NULL;
+        p->qn--;
+        p->qbytes -= q->b.len;
+        p->sent++;
+        cm_buf_free(&q->b);
+        cm_free(q);
+    }
+}
+
 /* Starts one write with everything queued (up to RT_BATCH_MAX). */
 static void out_flush(rt_out *o)
 {
@@ -291,12 +352,18 @@ static void out_flush(rt_out *o)
 
     if (!p || !o->connected || o->writing || !p->head)
         return;
+    if (o->tls) {
+        out_flush_tls(o);
+        return;
+    }
     size_t n = 0;
     for (rt_qmsg *q = p->head; q && n < RT_BATCH_MAX; q = q->next)
         n++;
     uv_buf_t *bufs = cm_calloc(n, sizeof *bufs);
-    if (!bufs)
-        return; /* retried on the next send or write completion */
+    if (!bufs) {
+        peer_arm(p, p->backoff); /* the timer calls out_flush again */
+        return;
+    }
 
     rt_qmsg *first = p->head;
     rt_qmsg *last = NULL;
@@ -331,10 +398,55 @@ static void out_flush(rt_out *o)
     }
 }
 
+/* The connection is usable (TCP, and TLS when configured). */
+static void out_ready(rt_out *o)
+{
+    rt_peer *p = o->peer;
+
+    o->connected = 1;
+    p->backoff = o->t->bmin;
+    uv_timer_stop(&p->timer); /* the connect timeout */
+    p->timer_armed = 0;
+    CM_DEBUG("peer connected", "peer=%" PRIu64, p->id);
+    out_flush(o);
+}
+
+static void out_tls_hs(cm_tls *tls, int status)
+{
+    rt_out *o = cm_tls_data(tls);
+
+    if (!o->peer)
+        return;
+    if (status < 0) {
+        CM_WARN("peer tls handshake failed",
+                "peer=%" PRIu64 " addr=%s reason=\"%s\" err=%s", o->peer->id,
+                o->host, cm_tls_errmsg(tls), errname(status));
+        out_fail(o, status);
+        return;
+    }
+    out_ready(o);
+}
+
+static void out_tls_read(cm_tls *tls, ssize_t nread, const char *buf)
+{
+    rt_out *o = cm_tls_data(tls);
+
+    (void)buf;
+    if (nread < 0 && o->peer) {
+        /* With TLS 1.3 a server that refuses our certificate says so only
+         * after our side of the handshake has finished. */
+        CM_WARN("peer tls connection failed", "peer=%" PRIu64 " err=%s",
+                o->peer->id, errname((int)nread));
+        out_fail(o, (int)nread);
+    }
+}
+
 static void out_connected(uv_connect_t *req, int status)
 {
     rt_out *o = req->data;
     rt_peer *p = o->peer;
+    rt *t = o->t;
+    int rc;
 
     if (!p)
         return; /* detached: the close callback frees it */
@@ -342,17 +454,25 @@ static void out_connected(uv_connect_t *req, int status)
         out_fail(o, status);
         return;
     }
-    o->connected = 1;
-    p->backoff = o->t->bmin;
-    uv_timer_stop(&p->timer); /* the connect timeout */
-    p->timer_armed = 0;
-    int rc = uv_read_start((uv_stream_t *)&o->tcp, out_alloc, out_read);
-    if (rc < 0) {
-        out_fail(o, rc);
+    if (!t->tls_cli) {
+        rc = uv_read_start((uv_stream_t *)&o->tcp, out_alloc, out_read);
+        if (rc < 0) {
+            out_fail(o, rc);
+            return;
+        }
+        out_ready(o);
         return;
     }
-    CM_DEBUG("peer connected", "peer=%" PRIu64, p->id);
-    out_flush(o);
+    /* The connect timeout stays armed until the handshake is done. */
+    rc = cm_tls_create(&o->tls, t->tls_cli, (uv_stream_t *)&o->tcp, o->host, o);
+    if (rc == 0) {
+        rc = cm_tls_start(o->tls, out_tls_hs, out_tls_read);
+        if (rc < 0)
+            CM_WARN("peer tls start failed", "peer=%" PRIu64 " err=%s", p->id,
+                    errname(rc));
+    }
+    if (rc < 0)
+        out_fail(o, rc); /* destroys o->tls */
 }
 
 /* Opens a new outbound connection for `p` (called from its timer). */
@@ -368,6 +488,12 @@ static void peer_connect(rt_peer *p)
     }
     o->t = t;
     o->peer = p;
+    if (p->sa.ss_family == AF_INET6)
+        uv_ip6_name((const struct sockaddr_in6 *)&p->sa, o->host,
+                    sizeof o->host);
+    else
+        uv_ip4_name((const struct sockaddr_in *)&p->sa, o->host,
+                    sizeof o->host);
     int rc = uv_tcp_init(t->loop, &o->tcp);
     if (rc < 0) {
         cm_free(o);
@@ -406,6 +532,8 @@ static void peer_timer(uv_timer_t *tm)
         peer_connect(p);
     else if (p->out && !p->out->connected)
         out_fail(p->out, UV_ETIMEDOUT);
+    else if (p->out)
+        out_flush(p->out); /* after an allocation failure */
 }
 
 static void peer_arm(rt_peer *p, unsigned ms)
@@ -459,6 +587,11 @@ static void in_close(rt_in *in)
     *in->pprev = in->next;
     if (in->next)
         in->next->pprev = in->pprev;
+    if (in->tls) {
+        cm_tls_destroy(in->tls);
+        in->tls = NULL;
+        in->tcp.data = in;
+    }
     uv_close((uv_handle_t *)&in->tcp, in_closed);
 }
 
@@ -470,20 +603,13 @@ static void in_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf)
     *buf = uv_buf_init(in->rbuf, sizeof in->rbuf);
 }
 
-static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* Feeds `n` bytes of the peer's stream (plaintext) to the frame reader and
+ * delivers every complete message.  `in` may be closed on return. */
+static void in_feed(rt_in *in, const char *buf, size_t n)
 {
-    rt_in *in = s->data;
     rt *t = in->t;
 
-    if (nread < 0) {
-        if (nread != UV_EOF)
-            CM_DEBUG("peer inbound closed", "err=%s", errname((int)nread));
-        in_close(in);
-        return;
-    }
-    if (nread == 0)
-        return;
-    int rc = cm_frame_feed(&in->rd, buf->base, (size_t)nread);
+    int rc = cm_frame_feed(&in->rd, buf, n);
     if (rc < 0) {
         CM_WARN("peer inbound dropped", "err=%s", errname(rc));
         in_close(in);
@@ -505,6 +631,12 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         raft_msg m;
         memset(&m, 0, sizeof m);
         rc = raft_msg_decode(payload, len, &m);
+        if (rc == -ENOMEM) {
+            CM_WARN("peer inbound dropped", "stream=%" PRIu64 " err=%s", stream,
+                    errname(rc));
+            in_close(in);
+            return;
+        }
         if (rc < 0) {
             CM_WARN("malformed peer frame", "stream=%" PRIu64 " len=%zu err=%s",
                     stream, len, errname(rc));
@@ -527,6 +659,87 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     }
 }
 
+static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    rt_in *in = s->data;
+
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            CM_DEBUG("peer inbound closed", "err=%s", errname((int)nread));
+        in_close(in);
+        return;
+    }
+    if (nread > 0)
+        in_feed(in, buf->base, (size_t)nread);
+}
+
+static void in_tls_hs(cm_tls *tls, int status)
+{
+    rt_in *in = cm_tls_data(tls);
+    char cn[128];
+
+    if (status < 0) {
+        CM_WARN("peer tls refused", "reason=\"%s\" err=%s", cm_tls_errmsg(tls),
+                errname(status));
+        in->t->refused++;
+        in_close(in);
+        return;
+    }
+    if (cm_tls_peer_cn(tls, cn, sizeof cn) < 0)
+        snprintf(cn, sizeof cn, "?");
+    CM_DEBUG("peer tls accepted", "cn=%s", cn);
+}
+
+static void in_tls_read(cm_tls *tls, ssize_t nread, const char *buf)
+{
+    rt_in *in = cm_tls_data(tls);
+
+    if (nread < 0) {
+        if (nread != UV_EOF)
+            CM_DEBUG("peer inbound closed", "err=%s", errname((int)nread));
+        in_close(in);
+        return;
+    }
+    if (nread > 0)
+        in_feed(in, buf, (size_t)nread);
+}
+
+static void reject_closed(uv_handle_t *h)
+{
+    rt *t = h->data;
+
+    t->reject_busy = 0;
+    t->handles--;
+    if (t->accept_pending && !t->closing) {
+        t->accept_pending = 0;
+        on_connection((uv_stream_t *)&t->listener, 0);
+        return;
+    }
+    t->accept_pending = 0;
+    maybe_finish(t);
+}
+
+/* Accepts the waiting connection into t->reject and closes it at once, so
+ * the peer sees a failure rather than a socket nobody reads, and the
+ * listener goes on accepting.  If reject is still closing, the accept
+ * happens from its close callback. */
+static void reject_one(rt *t, int err)
+{
+    t->refused++;
+    CM_WARN("peer accept failed", "err=%s", errname(err));
+    if (t->reject_busy) {
+        t->accept_pending = 1;
+        return;
+    }
+    if (uv_tcp_init(t->loop, &t->reject) < 0)
+        return;
+    t->reject_busy = 1;
+    t->handles++;
+    t->reject.data = t;
+    (void)uv_accept((uv_stream_t *)&t->listener, (uv_stream_t *)&t->reject);
+    uv_close((uv_handle_t *)&t->reject, reject_closed);
+}
+
 static void on_connection(uv_stream_t *server, int status)
 {
     rt *t = server->data;
@@ -537,13 +750,15 @@ static void on_connection(uv_stream_t *server, int status)
     }
     rt_in *in = cm_calloc(1, sizeof *in);
     if (!in) {
-        CM_WARN("peer accept failed", "err=%s", errname(-ENOMEM));
+        reject_one(t, -ENOMEM);
         return;
     }
     in->t = t;
     in->rd.max = RT_FRAME_MAX;
-    if (uv_tcp_init(t->loop, &in->tcp) < 0) {
+    int rc = uv_tcp_init(t->loop, &in->tcp);
+    if (rc < 0) {
         cm_free(in);
+        reject_one(t, rc);
         return;
     }
     t->handles++;
@@ -553,11 +768,18 @@ static void on_connection(uv_stream_t *server, int status)
     if (t->ins)
         t->ins->pprev = &in->next;
     t->ins = in;
-    int rc = uv_accept(server, (uv_stream_t *)&in->tcp);
-    if (rc == 0)
+    rc = uv_accept(server, (uv_stream_t *)&in->tcp);
+    if (rc == 0 && t->tls_srv) {
+        rc = cm_tls_create(&in->tls, t->tls_srv, (uv_stream_t *)&in->tcp, NULL,
+                           in);
+        if (rc == 0)
+            rc = cm_tls_start(in->tls, in_tls_hs, in_tls_read);
+    } else if (rc == 0) {
         rc = uv_read_start((uv_stream_t *)&in->tcp, in_alloc, in_read);
+    }
     if (rc < 0) {
         CM_WARN("peer accept failed", "err=%s", errname(rc));
+        t->refused++;
         in_close(in);
     }
 }
@@ -619,6 +841,39 @@ err:
      * next run of the loop. */
     uv_close((uv_handle_t *)&t->listener, create_failed_closed);
     return rc;
+}
+
+int rt_set_tls(rt *t, const cm_tls_config *server_side,
+               const cm_tls_config *client_side)
+{
+    cm_tls_ctx *srv = NULL;
+    cm_tls_ctx *cli = NULL;
+    char why[256] = "";
+    int rc;
+
+    if (!t || !server_side || !client_side || t->closing || t->tls_srv ||
+        t->peers || t->ins || !server_side->server || client_side->server)
+        return CM_EINVAL;
+    rc = cm_tls_ctx_create(&srv, server_side, why, sizeof why);
+    if (rc < 0)
+        goto err;
+    rc = cm_tls_ctx_create(&cli, client_side, why, sizeof why);
+    if (rc < 0)
+        goto err_srv;
+    t->tls_srv = srv;
+    t->tls_cli = cli;
+    return 0;
+
+err_srv:
+    cm_tls_ctx_destroy(srv);
+err:
+    CM_WARN("peer tls setup failed", "err=%s reason=\"%s\"", errname(rc), why);
+    return rc;
+}
+
+uint64_t rt_refused(const rt *t)
+{
+    return t->refused;
 }
 
 void rt_set_unreachable_cb(rt *t, rt_unreachable_cb cb)

@@ -15,9 +15,13 @@
  * the receive callback.  A malformed or oversized frame closes that one
  * connection (and is logged); other connections are unaffected.
  *
- * TLS is not done yet: the next step is to wrap both directions in cm_tls
- * (common/tls.h) with mutual certificate checks.  Addresses are numeric
- * ("127.0.0.1:7001", "[::1]:7001"); name resolution is not done either.
+ * With rt_set_tls both directions run cm_tls (common/tls.h) with mutual
+ * certificate checks: inbound connections must present a client
+ * certificate signed by the CA, and outbound ones verify the peer's
+ * certificate against the CA and the peer's IP address.  A refused
+ * handshake is logged (CM_WARN, with the reason) and fails that one
+ * connection.  Addresses are numeric ("127.0.0.1:7001", "[::1]:7001");
+ * name resolution is not done.
  *
  * Threading: every function must be called on the thread running the loop
  * given to rt_create, and callbacks run on that thread.  No callback runs
@@ -33,6 +37,7 @@
 
 #include "cm.h"
 #include "raft.h"
+#include "tls.h"
 
 typedef struct rt rt;
 
@@ -51,7 +56,8 @@ typedef void (*rt_recv_cb)(rt *t, const raft_msg *m, void *data);
  * error, peer closed it).  Called once per failure, so a server can call
  * raft_report_unreachable.  Queued messages stay queued for the next
  * connection attempt; messages already handed to the socket are lost.
- * A connection attempt that takes over 5 s counts as failed. */
+ * A connection attempt that takes over 5 s (TCP connect plus, with TLS,
+ * the handshake) counts as failed. */
 typedef void (*rt_unreachable_cb)(rt *t, raft_id id, void *data);
 /* Called once when rt_close has finished; `t` is freed after it returns. */
 typedef void (*rt_close_cb)(rt *t, void *data);
@@ -74,6 +80,28 @@ typedef struct rt_peer_stat {
  * from bind/listen (e.g. UV_EADDRINUSE); nothing is left open on error. */
 int rt_create(rt **out, uv_loop_t *loop, raft_id my_id, const char *listen_addr,
               rt_recv_cb recv_cb, void *data);
+
+/* Turns on mutual TLS for every later connection; call it right after
+ * rt_create, before rt_peer_set.  `server_side` (server = 1, with
+ * cert_file, key_file, ca_file and normally require_client_cert = 1)
+ * serves inbound connections; `client_side` (server = 0, with the
+ * member's cert_file and key_file, which the other side checks, and
+ * ca_file) opens outbound ones and checks the peer's certificate against
+ * its IP address.  Both configs and their strings are borrowed for the
+ * call only (the files are loaded right away).  Errors: CM_EINVAL (wrong
+ * modes, TLS already set, peers already added or connections already
+ * accepted, transport closing), -ENOMEM, or cm_tls_ctx_create's -EINVAL or
+ * -EIO (logged with the OpenSSL reason); on error TLS stays off.
+ *
+ * With TLS a message counts as sent (rt_peer_stat.sent) once cm_tls has
+ * taken a copy of it after the handshake; until then it waits in the
+ * queue.  A handshake refused by either side is a connection failure
+ * (counted, and reported to the unreachable callback on the sender). */
+int rt_set_tls(rt *t, const cm_tls_config *server_side,
+               const cm_tls_config *client_side);
+/* Inbound connections refused so far: failed TLS handshakes and
+ * connections that could not be set up (e.g. out of memory). */
+uint64_t rt_refused(const rt *t);
 
 /* Installs the optional unreachable callback (NULL removes it). */
 void rt_set_unreachable_cb(rt *t, rt_unreachable_cb cb);

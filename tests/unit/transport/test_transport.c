@@ -2,7 +2,10 @@
  * Unit tests for raft/io/transport over real sockets on 127.0.0.1, all in
  * one libuv loop: three members exchanging every kind of message, a peer
  * that comes up late, a peer that restarts on the same port, the per-peer
- * queue bound, and garbage from a raw socket.  Waits are for events (a
+ * queue bound, garbage from a raw socket, mutual TLS (with certificates
+ * the openssl command makes in a temporary directory for each run, and a
+ * member whose certificate comes from another CA), and allocation
+ * failures injected at every step.  Waits are for events (a
  * counter reaching a target) with a uv_timer as the timeout; nothing
  * sleeps.  Teardown closes every transport and fails on leaked blocks or
  * open handles (uv_loop_close must return 0).
@@ -20,6 +23,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <uv.h>
@@ -594,8 +598,262 @@ static void test_args(void **state)
     assert_int_equal(rt_peer_set(f->n[1].t, 2, "127.0.0.1:7001"), 0);
 }
 
+/* ---- mutual TLS ------------------------------------------------------- */
+
+static char certs[256]; /* made once per run by make_certs */
+
+/* A CA with certificates for members 1 and 2 (both valid for 127.0.0.1),
+ * and another CA with a certificate for member 3.  EC keys keep it fast.
+ * 0, or -1 if openssl failed (its output is in certs/log). */
+static int make_certs(void)
+{
+    char cmd[3072];
+    static const char *const key =
+        "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+
+    if (tu_tmpdir(certs, sizeof certs) != 0)
+        return -1;
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && exec >log 2>&1 && "
+             "printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && "
+             "openssl req -x509 %s -days 2 -subj /CN=ca "
+             "-keyout ca.key -out ca.crt && "
+             "openssl req -x509 %s -days 2 -subj /CN=other "
+             "-keyout other.key -out other.crt && "
+             "for m in m1:ca m2:ca m3:other; do n=${m%%%%:*}; c=${m#*:}; "
+             "openssl req %s -subj /CN=$n -keyout $n.key -out $n.csr && "
+             "openssl x509 -req -in $n.csr -CA $c.crt -CAkey $c.key "
+             "-CAcreateserial -days 2 -extfile san.ext -out $n.crt || exit 1; "
+             "done",
+             certs, key, key, key);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Starts member `id` with mutual TLS: its own certificate `name`.crt,
+ * trusting ca.crt.  `client_cert` 0 makes its outbound side present no
+ * certificate at all. */
+static void node_start_tls(fx *f, raft_id id, const char *name, int client_cert)
+{
+    char ca[320], cert[320], key[320];
+
+    snprintf(ca, sizeof ca, "%s/ca.crt", certs);
+    snprintf(cert, sizeof cert, "%s/%s.crt", certs, name);
+    snprintf(key, sizeof key, "%s/%s.key", certs, name);
+    cm_tls_config srv = {.server = 1,
+                         .ca_file = ca,
+                         .cert_file = cert,
+                         .key_file = key,
+                         .require_client_cert = 1};
+    cm_tls_config cli = {.server = 0,
+                         .ca_file = ca,
+                         .cert_file = client_cert ? cert : NULL,
+                         .key_file = client_cert ? key : NULL};
+    node_start(f, id, 0);
+    assert_int_equal(rt_set_tls(f->n[id].t, &srv, &cli), 0);
+    /* Only once per transport. */
+    assert_int_equal(rt_set_tls(f->n[id].t, &srv, &cli), CM_EINVAL);
+}
+
+/* Members 1 and 2 exchange messages over mutual TLS; member 3 (a
+ * certificate from another CA, or no client certificate) is refused both
+ * ways and never delivers anything, while 1 and 2 keep working. */
+static void tls_case(fx *f, int client_cert)
+{
+    rt_peer_stat st;
+
+    node_start_tls(f, 1, "m1", 1);
+    node_start_tls(f, 2, "m2", 1);
+    node_start_tls(f, 3, "m3", client_cert);
+    link_peer(f, 1, 2, f->n[2].port);
+    link_peer(f, 2, 1, f->n[1].port);
+    link_peer(f, 1, 3, f->n[3].port);
+    link_peer(f, 3, 1, f->n[1].port);
+
+    for (uint64_t s = 0; s < NTYPES; s++) {
+        assert_int_equal(send_seq(f, 1, 2, s), 0);
+        assert_int_equal(send_seq(f, 2, 1, s), 0);
+    }
+    assert_true(run_until(f, &f->n[2].got, NTYPES));
+    assert_true(run_until(f, &f->n[1].got, NTYPES));
+
+    /* 3 -> 1: member 1 refuses 3's certificate (3 learns it from the
+     * handshake or from the first read after it, depending on the TLS
+     * version). */
+    assert_int_equal(send_seq(f, 3, 1, 0), 0);
+    assert_true(run_until(f, &f->n[3].unreach[1], 1));
+    assert_int_equal(rt_peer_stats(f->n[3].t, 1, &st), 0);
+    assert_true(st.failures >= 1);
+    assert_true(rt_refused(f->n[1].t) >= 1);
+    /* 1 -> 3: member 1 does not trust 3's server certificate. */
+    assert_int_equal(send_seq(f, 1, 3, 0), 0);
+    assert_true(run_until(f, &f->n[1].unreach[3], 1));
+    assert_int_equal(rt_peer_stats(f->n[1].t, 3, &st), 0);
+    assert_true(st.failures >= 1);
+    assert_false(st.connected);
+    assert_int_equal(f->n[3].got, 0);
+
+    /* The good pair is unaffected. */
+    for (uint64_t s = NTYPES; s < 2 * NTYPES; s++) {
+        assert_int_equal(send_seq(f, 1, 2, s), 0);
+        assert_int_equal(send_seq(f, 2, 1, s), 0);
+    }
+    assert_true(run_until(f, &f->n[2].got, 2 * NTYPES));
+    assert_true(run_until(f, &f->n[1].got, 2 * NTYPES));
+    assert_int_equal(f->n[1].bad, 0);
+    assert_int_equal(f->n[2].bad, 0);
+    assert_int_equal(f->n[1].next_seq[2], 2 * NTYPES);
+    assert_int_equal(f->n[2].next_seq[1], 2 * NTYPES);
+    assert_int_equal(f->n[1].next_seq[3], 0);
+    assert_int_equal(rt_peer_stats(f->n[1].t, 2, &st), 0);
+    assert_int_equal(st.failures, 0);
+    assert_true(st.connected);
+    assert_int_equal(st.sent, 2 * NTYPES);
+}
+
+static void test_tls_wrong_ca(void **state)
+{
+    tls_case(*state, 1);
+}
+
+static void test_tls_no_client_cert(void **state)
+{
+    tls_case(*state, 0);
+}
+
+/* TLS settings are checked and refused once peers exist. */
+static void test_tls_args(void **state)
+{
+    fx *f = *state;
+    char ca[320], cert[320], key[320];
+
+    snprintf(ca, sizeof ca, "%s/ca.crt", certs);
+    snprintf(cert, sizeof cert, "%s/m1.crt", certs);
+    snprintf(key, sizeof key, "%s/m1.key", certs);
+    cm_tls_config srv = {1, ca, cert, key, 1, 0};
+    cm_tls_config cli = {0, ca, cert, key, 0, 0};
+    cm_tls_config nofile = {1, ca, "/nonexistent.crt", key, 1, 0};
+    node_start(f, 1, 0);
+    assert_int_equal(rt_set_tls(f->n[1].t, &cli, &srv), CM_EINVAL);
+    assert_true(rt_set_tls(f->n[1].t, &nofile, &cli) < 0);
+    link_peer(f, 1, 2, 7001);
+    assert_int_equal(rt_set_tls(f->n[1].t, &srv, &cli), CM_EINVAL);
+}
+
+/* ---- allocation failures ---------------------------------------------- */
+
+/* Runs the loop until *a or *b is non-zero, or WAIT_MS pass. */
+static int run_until_either(fx *f, const size_t *a, const size_t *b)
+{
+    f->timed_out = 0;
+    uv_timer_start(&f->timeout, on_timeout, WAIT_MS, 0);
+    while (!*a && !*b && !f->timed_out)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    uv_timer_stop(&f->timeout);
+    return *a || *b;
+}
+
+/* Receive callback of the fault rounds: it must not allocate itself (an
+ * injected failure belongs to the transport), so it compares the message
+ * with one built before the round. */
+static const raft_msg *fault_want;
+
+static void on_recv_fault(rt *t, const raft_msg *m, void *data)
+{
+    node *n = data;
+
+    (void)t;
+    n->got++;
+    if (!same(fault_want, m))
+        n->bad++;
+}
+
+/* One create/peer/send/deliver/close round on its own loop with the
+ * allocation after `n` failing.  Returns 1 when no failure was injected
+ * (so every step succeeded and the message arrived). */
+static int fault_round(long n, long base)
+{
+    fx *g = cm_calloc(1, sizeof *g);
+    assert_non_null(g);
+    assert_int_equal(uv_loop_init(&g->loop), 0);
+    assert_int_equal(uv_timer_init(&g->loop, &g->timeout), 0);
+    g->timeout.data = g;
+    long before = tu_alloc_failures();
+    raft_msg m;
+    raft_entry ents[3];
+    raft_blob *blob;
+    int rc;
+
+    build(&m, ents, &blob, 1, 2, 0); /* an APPEND with one entry */
+    fault_want = &m;
+    tu_alloc_fail_after(n);
+    for (raft_id i = 1; i <= 2; i++) {
+        node *nd = &g->n[i];
+        nd->id = i;
+        rc = rt_create(&nd->t, &g->loop, i, "127.0.0.1:0", on_recv_fault, nd);
+        if (rc < 0) {
+            assert_int_equal(rc, -ENOMEM);
+            nd->t = NULL;
+            goto done;
+        }
+        rt_set_unreachable_cb(nd->t, on_unreach);
+        rt_set_backoff(nd->t, 5, 20);
+        assert_int_equal(rt_port(nd->t, &nd->port), 0);
+    }
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", g->n[2].port);
+    rc = rt_peer_set(g->n[1].t, 2, addr);
+    if (rc < 0) {
+        assert_int_equal(rc, -ENOMEM);
+        goto done;
+    }
+    rc = rt_send(g->n[1].t, &m);
+    if (rc < 0) {
+        assert_int_equal(rc, -ENOMEM);
+        goto done;
+    }
+    /* Delivered, or lost with a connection the sender saw fail. */
+    assert_true(run_until_either(g, &g->n[2].got, &g->n[1].unreach_total));
+    assert_int_equal(g->n[2].bad, 0);
+
+done:
+    tu_alloc_fail_after(-1);
+    long injected = tu_alloc_failures() - before;
+    int delivered = g->n[2].got == 1;
+    for (raft_id i = 1; i <= 2; i++)
+        if (g->n[i].t)
+            node_stop(g, i);
+    uv_close((uv_handle_t *)&g->timeout, NULL);
+    uv_run(&g->loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&g->loop), 0);
+    cm_free(g);
+    raft_blob_unref(blob);
+    assert_int_equal(tu_alloc_outstanding(), base);
+    if (injected == 0)
+        assert_true(delivered);
+    return injected == 0;
+}
+
+/* Fails the first, second, ... allocation of a whole round until a round
+ * runs with no failure; every round must end cleanly. */
+static void test_alloc_failures(void **state)
+{
+    (void)state;
+    long base = tu_alloc_outstanding(); /* the fixture */
+    long n;
+
+    for (n = 0; n < 10000; n++)
+        if (fault_round(n, base))
+            break;
+    assert_true(n > 0 && n < 10000);
+}
+
 int main(void)
 {
+    if (make_certs() != 0) {
+        fprintf(stderr, "openssl could not make test certificates (%s/log)\n",
+                certs);
+        return 1;
+    }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_exchange, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_peer, setup, teardown),
@@ -603,6 +861,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_queue_bound, setup, teardown),
         cmocka_unit_test_setup_teardown(test_garbage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_args, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_wrong_ca, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_no_client_cert, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_tls_args, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    tu_rmrf(certs);
+    return rc;
 }
