@@ -112,7 +112,7 @@ static void apply_after(uv_work_t *w, int status)
         for (size_t i = 0; i < b->n; i++)
             reply_failed(s, &b->p[i], rc);
         kv_status st;
-        if (kv_status_get(s->kv, &st) == 0)
+        if (kv_status_meta(s->kv, &st) == 0)
             s->next_index = st.applied_index + 1;
     } else {
         /* Watchers first, then the writers, revision by revision. */

@@ -69,7 +69,7 @@ static void member_list(conn *c, uint64_t stream)
     Skiffpb__Member m = SKIFFPB__MEMBER__INIT, *mp = &m;
     char *peer = s->cfg.advertise_peer, *client = s->cfg.advertise_client;
     kv_status st;
-    kv_status_get(s->kv, &st);
+    kv_status_meta(s->kv, &st);
     conn_fill_header(s, &h, st.revision);
     m.id = s->member_id;
     m.name = s->cfg.name;
@@ -167,7 +167,7 @@ void srv_applied(server *s, const pending *p, const kv_result *res)
         int64_t compact = 0;
         if (res->code == KV_ECOMPACTED) {
             kv_status st;
-            if (kv_status_get(s->kv, &st) == 0)
+            if (kv_status_meta(s->kv, &st) == 0)
                 compact = st.compact_revision;
         }
         conn_send_error(p->c, p->stream, res->code, kv_strerror(res->code),

@@ -132,7 +132,7 @@ int srv_start(server *s)
         return -1;
     }
     kv_status st;
-    kv_status_get(s->kv, &st);
+    kv_status_meta(s->kv, &st);
     s->next_index = st.applied_index + 1;
     /* A restart counts as a new leader: before serving anyone, leases get
      * their full TTL again rather than expiring for the time the member

@@ -65,7 +65,7 @@ static int64_t retention(const server *s)
 static void propose_compact(server *s, int64_t rev)
 {
     kv_status st;
-    if (kv_status_get(s->kv, &st) || rev <= st.compact_revision ||
+    if (kv_status_meta(s->kv, &st) || rev <= st.compact_revision ||
         rev > st.revision)
         return;
     Skiffpb__CompactionRequest r = SKIFFPB__COMPACTION_REQUEST__INIT;

@@ -63,9 +63,6 @@ struct read_job {
     Skiffpb__AlarmMember alarm_member, *alarm_ptr;
 };
 
-/* The loop-owned queue of small reads waiting for a batch. */
-static read_job *q_head, *q_tail;
-static unsigned q_workers;
 
 static void status_of(server *s, read_job *j)
 {
@@ -237,24 +234,24 @@ static void batch_after(uv_work_t *w, int status)
     for (size_t i = 0; i < b->n; i++)
         read_after(&b->jobs[i]->w, status);
     cm_free(b);
-    q_workers--;
+    s->rq_workers--;
     batch_start(s);
 }
 
 static void batch_start(server *s)
 {
-    while (q_head && q_workers < READ_WORKERS) {
+    while (s->rq_head && s->rq_workers < READ_WORKERS) {
         read_batch *b = cm_malloc(sizeof *b);
         if (!b)
             return; /* the next completion tries again */
         b->s = s;
         b->n = 0;
-        while (q_head && b->n < READ_BATCH) {
-            b->jobs[b->n++] = q_head;
-            q_head = q_head->next;
+        while (s->rq_head && b->n < READ_BATCH) {
+            b->jobs[b->n++] = s->rq_head;
+            s->rq_head = s->rq_head->next;
         }
-        if (!q_head)
-            q_tail = NULL;
+        if (!s->rq_head)
+            s->rq_tail = NULL;
         b->w.data = b;
         if (uv_queue_work(s->loop, &b->w, batch_work, batch_after)) {
             for (size_t i = 0; i < b->n; i++)
@@ -262,7 +259,7 @@ static void batch_start(server *s)
             cm_free(b);
             continue;
         }
-        q_workers++;
+        s->rq_workers++;
     }
 }
 
@@ -296,12 +293,13 @@ int srv_read(conn *c, uint64_t stream, Skiffpb__Request *req, cm_arena *a)
     j->w.data = j;
     if (is_small(req)) {
         conn_ref(c);
-        if (q_tail)
-            q_tail->next = j;
+        server *s = c->s;
+        if (s->rq_tail)
+            s->rq_tail->next = j;
         else
-            q_head = j;
-        q_tail = j;
-        batch_start(c->s);
+            s->rq_head = j;
+        s->rq_tail = j;
+        batch_start(s);
         return 0;
     }
     int rc = uv_queue_work(c->s->loop, &j->w, read_work, read_after);

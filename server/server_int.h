@@ -126,6 +126,9 @@ struct server {
     } samples[128];
     size_t nsamples;
 
+    /* Small reads waiting for a batched pool job (read.c). */
+    struct read_job *rq_head, *rq_tail;
+    unsigned rq_workers;
     conn *flushq; /* connections with replies queued this iteration */
     uv_prepare_t flush_prepare;
     uv_check_t flush_check;

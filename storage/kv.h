@@ -177,7 +177,12 @@ typedef struct kv_status {
     int nospace_alarm;        /* 1 while the NOSPACE alarm is active */
     int64_t keys;             /* live keys */
 } kv_status;
+/* Everything, including the sizes, which walk LMDB's free list (cost grows
+ * with the free list: keep it off latency-sensitive threads). */
 int kv_status_get(kv_store *s, kv_status *out);
+/* The same without the sizes (db_size, db_size_in_use stay 0): a few meta
+ * reads in one read transaction, cheap enough for an event loop. */
+int kv_status_meta(kv_store *s, kv_status *out);
 
 /* Range per skiffpb.RangeRequest (revision 0 = current).  *out is arena
  * memory.  Errors: KV_ECOMPACTED (out->header->revision unset; the compact

@@ -215,7 +215,7 @@ void kv__sizes(kv_store *s, MDB_txn *txn, uint64_t *in_use,
     *in_use = (fp < pages ? pages - fp : 0) * s->page_size;
 }
 
-int kv_status_get(kv_store *s, kv_status *out)
+static int status(kv_store *s, kv_status *out, bool sizes)
 {
     MDB_txn *txn;
     int rc = mdb_txn_begin(s->env, NULL, MDB_RDONLY, &txn);
@@ -232,8 +232,19 @@ int kv_status_get(kv_store *s, kv_status *out)
     out->applied_index = (uint64_t)applied;
     out->nospace_alarm = (int)(alarm & 1);
     out->quota_bytes = s->opts.quota_bytes;
-    kv__sizes(s, txn, &out->db_size_in_use, &out->db_size);
+    if (sizes)
+        kv__sizes(s, txn, &out->db_size_in_use, &out->db_size);
 done:
     mdb_txn_abort(txn);
     return rc;
+}
+
+int kv_status_get(kv_store *s, kv_status *out)
+{
+    return status(s, out, true);
+}
+
+int kv_status_meta(kv_store *s, kv_status *out)
+{
+    return status(s, out, false);
 }
