@@ -45,6 +45,10 @@ Skiffpb__ErrorCode api_code_from_err(int err)
         return SKIFFPB__ERROR_CODE__DATA_CORRUPT;
     case -2020:
         return SKIFFPB__ERROR_CODE__LEASE_TTL_INVALID;
+    case -2021:
+        return SKIFFPB__ERROR_CODE__MEMBER_EXISTS;
+    case -2022:
+        return SKIFFPB__ERROR_CODE__MEMBER_NOT_FOUND;
     case CM_ETOOBIG:
         return SKIFFPB__ERROR_CODE__REQUEST_TOO_LARGE;
     case CM_EINVAL:

@@ -83,7 +83,7 @@ static double run_apply(kv_store *s, const cm_buf *all, const size_t *offs,
         size_t m = n - i < batch ? n - i : batch;
         for (size_t j = 0; j < m; j++)
             e[j] = (kv_entry){++*index, all->base + offs[i + j],
-                              offs[i + j + 1] - offs[i + j]};
+                              offs[i + j + 1] - offs[i + j], 0};
         int rc = kv_apply_batch(s, e, m, &arena, res);
         if (rc) {
             fprintf(stderr, "apply: %s\n", kv_strerror(rc));

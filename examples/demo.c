@@ -96,7 +96,7 @@ static void apply(demo *d, Skiffpb__Command *c, const char *say)
     c->time_ms = cm_now_ms();
     if (kv_command_pack(c, &buf))
         die("pack", -ENOMEM);
-    kv_entry e = {++d->index, buf.base, buf.len};
+    kv_entry e = {++d->index, buf.base, buf.len, 0};
     int rc = kv_apply(d->s, &e, &d->arena, &d->res);
     cm_buf_free(&buf);
     if (rc)

@@ -139,7 +139,11 @@ enum raft_msg_type {
     RAFT_MSG_HEARTBEAT_RESP, /* ctx echoed */
     RAFT_MSG_SNAPSHOT,       /* snap: the snapshot to install */
     RAFT_MSG_TIMEOUT_NOW,    /* leadership transfer: campaign now */
-    RAFT_MSG_TYPE_MAX
+    RAFT_MSG_TYPE_MAX,
+    /* Not Raft's: a message between drivers (forwarded proposals, snapshot
+     * chunks ...), `ctx` saying which.  The codec and the transport carry
+     * it like any other; raft_step ignores it. */
+    RAFT_MSG_APP = 64
 };
 
 /* A message between cores: a plain struct the transport serialises.
@@ -263,6 +267,11 @@ int raft_propose_batch(raft *r, const void *const *data, const size_t *len,
  * leaving no voter); RAFT_ETOOMANY; -ENOMEM. */
 int raft_propose_conf(raft *r, enum raft_conf_op op, raft_id node,
                       uint64_t *index);
+/* The same, with `ctx_len` bytes of context stored after the change in the
+ * entry (the core ignores them; a server keeps the new member's addresses
+ * there).  RAFT_EINVAL also when the context is too large. */
+int raft_propose_conf_ctx(raft *r, enum raft_conf_op op, raft_id node,
+                          const void *ctx, size_t ctx_len, uint64_t *index);
 /* Requests a linearizable read.  `ctx` comes back in a raft_read_state
  * once the read is safe.  Errors: RAFT_ENOTLEADER, -ENOMEM, RAFT_EFAILED.
  * Reads pending when the leader steps down are dropped silently; the
@@ -350,8 +359,8 @@ int raft_progress_get(const raft *r, raft_id peer, uint64_t *match,
 /* The last error message of the core ("" if none). */
 const char *raft_errmsg(const raft *r);
 
-/* Encodes a membership change payload (9 bytes) and decodes one:
- * 0 or RAFT_EINVAL. */
+/* Encodes a membership change payload (9 bytes) and decodes one (any
+ * bytes after the first 9 are the proposer's context): 0 or RAFT_EINVAL. */
 #define RAFT_CONF_CHANGE_LEN 9
 void raft_conf_change_encode(uint8_t out[RAFT_CONF_CHANGE_LEN],
                              enum raft_conf_op op, raft_id node);

@@ -132,7 +132,8 @@ int raft_msg_decode(const uint8_t *buf, size_t len, raft_msg *m)
     m->hint = get64(&r);
     m->ctx = get64(&r);
     uint32_t n = get32(&r);
-    if (r.bad || m->type == 0 || m->type >= RAFT_MSG_TYPE_MAX ||
+    if (r.bad || m->type == 0 ||
+        (m->type >= RAFT_MSG_TYPE_MAX && m->type != RAFT_MSG_APP) ||
         n > r.left / 21)
         return CM_ECORRUPT;
     /* First pass: validate the entries and size the payload blob. */

@@ -25,6 +25,8 @@
  */
 #include "raft_int.h"
 
+#include <string.h>
+
 static int apply_entry(raft_conf *c, const raft_entry *e)
 {
     enum raft_conf_op op;
@@ -108,6 +110,12 @@ int raft__conf_on_commit(raft *r)
 int raft_propose_conf(raft *r, enum raft_conf_op op, raft_id node,
                       uint64_t *index)
 {
+    return raft_propose_conf_ctx(r, op, node, NULL, 0, index);
+}
+
+int raft_propose_conf_ctx(raft *r, enum raft_conf_op op, raft_id node,
+                          const void *ctx, size_t ctx_len, uint64_t *index)
+{
     assert(!r->in_ready);
     if (r->failed)
         return RAFT_EFAILED;
@@ -120,17 +128,21 @@ int raft_propose_conf(raft *r, enum raft_conf_op op, raft_id node,
     int rc = raft_conf_apply(&c, op, node);
     if (rc)
         return rc;
-    raft_blob *b = raft_blob_create(RAFT_CONF_CHANGE_LEN);
+    if (ctx_len > UINT32_MAX - RAFT_CONF_CHANGE_LEN)
+        return RAFT_EINVAL;
+    raft_blob *b = raft_blob_create(RAFT_CONF_CHANGE_LEN + ctx_len);
     if (!b)
         return -ENOMEM;
     raft_conf_change_encode(raft_blob_bytes(b), op, node);
+    if (ctx_len)
+        memcpy(raft_blob_bytes(b) + RAFT_CONF_CHANGE_LEN, ctx, ctx_len);
     rc = raft__log_reserve(&r->log, 1);
     if (rc) {
         raft_blob_unref(b);
         return rc;
     }
     raft_entry e = {.type = RAFT_ENTRY_CONF,
-                    .len = RAFT_CONF_CHANGE_LEN,
+                    .len = (uint32_t)(RAFT_CONF_CHANGE_LEN + ctx_len),
                     .buf = raft_blob_bytes(b),
                     .blob = b};
     rc = raft__leader_append(r, &e, 1);

@@ -118,6 +118,8 @@ const char *raft_msg_type_name(uint32_t type)
                                   "HEARTBEAT_RESP",
                                   "SNAPSHOT",
                                   "TIMEOUT_NOW"};
+    if (type == RAFT_MSG_APP)
+        return "APP";
     return type < RAFT_MSG_TYPE_MAX ? names[type] : "?";
 }
 

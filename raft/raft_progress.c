@@ -373,7 +373,7 @@ void raft_conf_change_encode(uint8_t out[RAFT_CONF_CHANGE_LEN],
 int raft_conf_change_decode(const uint8_t *buf, size_t len,
                             enum raft_conf_op *op, raft_id *node)
 {
-    if (len != RAFT_CONF_CHANGE_LEN || buf[0] < RAFT_CONF_ADD_VOTER ||
+    if (len < RAFT_CONF_CHANGE_LEN || buf[0] < RAFT_CONF_ADD_VOTER ||
         buf[0] > RAFT_CONF_REMOVE)
         return RAFT_EINVAL;
     *op = (enum raft_conf_op)buf[0];

@@ -69,6 +69,15 @@ static const opt opts[] = {
      "most open streams (requests in flight and watches) per connection"},
     {"max-watches-per-connection", UINT32, S(max_watches),
      "most watches per connection"},
+    {"heartbeat-interval", UINT32, S(heartbeat_ms),
+     "time (in milliseconds) of a heartbeat interval"},
+    {"election-timeout", UINT32, S(election_ms),
+     "time (in milliseconds) for an election to timeout"},
+    {"snapshot-count", UINT, S(snapshot_count),
+     "applied entries between log compactions (a follower further behind "
+     "catches up by snapshot)"},
+    {"snapshot-catchup-entries", UINT, S(snapshot_catchup),
+     "entries kept after a log compaction for slow followers"},
     {"max-outbound-bytes", UINT, S(max_outbuf),
      "bytes queued for one connection before it is closed as a slow "
      "reader"},
@@ -92,6 +101,10 @@ static void defaults(srv_config *c)
     c->max_watches = API_DEFAULT_MAX_WATCHES;
     c->max_outbuf = API_DEFAULT_OUTBUF;
     c->max_batch = 1024;
+    c->heartbeat_ms = 100;
+    c->election_ms = 1000;
+    c->snapshot_count = 10000;
+    c->snapshot_catchup = 5000;
 }
 
 static int set(srv_config *c, const opt *o, const char *v, const char *from)
@@ -307,9 +320,16 @@ int srv_config_parse(srv_config *c, int argc, char **argv)
                         ">= 65536, max-request-bytes >= 1024)\n");
         return -1;
     }
-    if (strchr(c->initial_cluster, ',')) {
-        fprintf(stderr, "skiffd: --initial-cluster names several members; "
-                        "this version runs one member only\n");
+    if (!c->heartbeat_ms || c->election_ms < 5 * c->heartbeat_ms ||
+        c->election_ms > 50000) {
+        fprintf(stderr, "skiffd: --election-timeout (%u ms) must be at least "
+                        "5 times --heartbeat-interval (%u ms) and at most "
+                        "50000 ms\n",
+                c->election_ms, c->heartbeat_ms);
+        return -1;
+    }
+    if (!c->snapshot_count) {
+        fprintf(stderr, "skiffd: --snapshot-count must be positive\n");
         return -1;
     }
     return 0;

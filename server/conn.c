@@ -92,7 +92,7 @@ void conn_fill_header(server *s, Skiffpb__ResponseHeader *h, int64_t rev)
 {
     h->cluster_id = s->cluster_id;
     h->member_id = s->member_id;
-    h->raft_term = 1;
+    h->raft_term = s->term;
     if (rev)
         h->revision = rev;
 }

@@ -60,31 +60,6 @@ static int propose_op(conn *c, uint64_t stream, Skiffpb__Request *req)
     return srv_propose(c->s, c, stream, (int)req->body_case, &cmd, 0);
 }
 
-static void member_list(conn *c, uint64_t stream)
-{
-    server *s = c->s;
-    Skiffpb__Response r = SKIFFPB__RESPONSE__INIT;
-    Skiffpb__MemberListResponse ml = SKIFFPB__MEMBER_LIST_RESPONSE__INIT;
-    Skiffpb__ResponseHeader h = SKIFFPB__RESPONSE_HEADER__INIT;
-    Skiffpb__Member m = SKIFFPB__MEMBER__INIT, *mp = &m;
-    char *peer = s->cfg.advertise_peer, *client = s->cfg.advertise_client;
-    kv_status st;
-    kv_status_meta(s->kv, &st);
-    conn_fill_header(s, &h, st.revision);
-    m.id = s->member_id;
-    m.name = s->cfg.name;
-    m.n_peerurls = 1;
-    m.peerurls = &peer;
-    m.n_clienturls = 1;
-    m.clienturls = &client;
-    ml.header = &h;
-    ml.n_members = 1;
-    ml.members = &mp;
-    r.body_case = SKIFFPB__RESPONSE__BODY_MEMBER_LIST;
-    r.member_list = &ml;
-    conn_send(c, stream, &r);
-}
-
 void srv_dispatch(conn *c, uint64_t stream, Skiffpb__Request *req,
                   cm_arena *a)
 {
@@ -138,7 +113,14 @@ void srv_dispatch(conn *c, uint64_t stream, Skiffpb__Request *req,
     }
     case SKIFFPB__REQUEST__BODY_MEMBER_LIST:
         free_arena(a);
-        member_list(c, stream);
+        srv_member_list(c, stream);
+        return;
+    case SKIFFPB__REQUEST__BODY_MEMBER_ADD:
+    case SKIFFPB__REQUEST__BODY_MEMBER_REMOVE:
+    case SKIFFPB__REQUEST__BODY_MEMBER_PROMOTE:
+    case SKIFFPB__REQUEST__BODY_MOVE_LEADER:
+        srv_member_request(c, stream, req);
+        free_arena(a);
         return;
     default:
         break;
@@ -150,19 +132,8 @@ read:
     }
 }
 
-void srv_applied(server *s, const pending *p, const kv_result *res)
+void srv_applied(server *s, const waiter *p, const kv_result *res)
 {
-    if (!p->c) {
-        /* Internal proposal: a lease revoke by expiry. */
-        for (size_t i = 0; i < s->nrevoking; i++)
-            if (s->revoking[i] == p->lease_id) {
-                s->revoking[i] = s->revoking[--s->nrevoking];
-                break;
-            }
-        return;
-    }
-    if (!conn_alive(p->c, p->conn_gen))
-        return;
     if (res->code) {
         int64_t compact = 0;
         if (res->code == KV_ECOMPACTED) {
@@ -211,6 +182,11 @@ void srv_applied(server *s, const pending *p, const kv_result *res)
         r.alarm = res->reply.alarm;
         h = r.alarm->header;
         break;
+    case SKIFFPB__REQUEST__BODY_MEMBER_ADD:
+    case SKIFFPB__REQUEST__BODY_MEMBER_REMOVE:
+    case SKIFFPB__REQUEST__BODY_MEMBER_PROMOTE:
+        srv_member_reply(s, p, res);
+        return;
     default:
         conn_send_code(p->c, p->stream, SKIFFPB__ERROR_CODE__INTERNAL,
                        "unexpected reply", 0);

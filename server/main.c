@@ -19,17 +19,6 @@
 
 uint64_t srv_compact_interval(const server *s);
 
-static uint64_t fnv64(const char *a, const char *b)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (const char *p = a; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    h = (h ^ 0xff) * 1099511628211ull;
-    for (const char *p = b; *p; p++)
-        h = (h ^ (uint8_t)*p) * 1099511628211ull;
-    return h ? h : 1;
-}
-
 static void close_walk(uv_handle_t *h, void *arg)
 {
     (void)arg;
@@ -48,21 +37,15 @@ void srv_stop(server *s)
         uv_timer_stop(&s->lease_timer);
         uv_timer_stop(&s->compact_timer);
         uv_timer_stop(&s->progress_timer);
+        uv_timer_stop(&s->tick_timer);
+        uv_timer_stop(&s->sweep_timer);
     }
-    /* Answer what is being applied before closing connections. */
-    if (s->applying)
+    /* Let the jobs in the pool finish (their callbacks call back here). */
+    if (s->applying || s->persisting || s->compacting || s->restoring)
         return;
-    for (size_t i = 0; i < s->next.n; i++) {
-        pending *p = &s->next.p[i];
-        if (p->c) {
-            if (conn_alive(p->c, p->conn_gen))
-                conn_send_code(p->c, p->stream,
-                               SKIFFPB__ERROR_CODE__UNAVAILABLE,
-                               "server is shutting down", 0);
-            conn_unref(p->c);
-        }
-    }
-    s->next.n = 0;
+    srv_waiters_fail_all(s, "server is shutting down");
+    srv_reads_free(s);
+    srv_node_close(s);
     while (s->conns)
         conn_close(s->conns, NULL);
     uv_walk(s->loop, close_walk, NULL);
@@ -115,50 +98,22 @@ static int listen_clients(server *s)
 int srv_start(server *s)
 {
     srv_config *c = &s->cfg;
-    if (mkdir(c->data_dir, 0700) && errno != EEXIST) {
-        fprintf(stderr, "skiffd: --data-dir %s: %s\n", c->data_dir,
-                strerror(errno));
+    s->apply_arena.chunk_sz = 1 << 20;
+    if (srv_boot(s))
         return -1;
-    }
-    kv_options ko = {.quota_bytes = c->quota_bytes};
-    int rc = kv_open(&s->kv, c->data_dir, &ko);
-    if (rc) {
-        fprintf(stderr, "skiffd: open store in %s: %s\n", c->data_dir,
-                kv_strerror(rc));
-        return -1;
-    }
+    int rc;
     if ((rc = watch_hub_create(&s->hub, s->kv, NULL))) {
         fprintf(stderr, "skiffd: watch hub: %s\n", watch_strerror(rc));
         return -1;
     }
     kv_status st;
     kv_status_meta(s->kv, &st);
-    s->next_index = st.applied_index + 1;
-    /* A restart counts as a new leader: before serving anyone, leases get
-     * their full TTL again rather than expiring for the time the member
-     * was down.  Applied here, synchronously, as the loop is not running
-     * yet. */
-    Skiffpb__LeaseRefreshAllRequest ra = SKIFFPB__LEASE_REFRESH_ALL_REQUEST__INIT;
-    Skiffpb__Command cmd = SKIFFPB__COMMAND__INIT;
-    cmd.op_case = SKIFFPB__COMMAND__OP_LEASE_REFRESH_ALL;
-    cmd.lease_refresh_all = &ra;
-    cmd.time_ms = cm_now_ms();
-    cm_buf packed = {0};
-    kv_result res;
-    if ((rc = kv_command_pack(&cmd, &packed)) == 0) {
-        kv_entry e = {s->next_index++, packed.base, packed.len};
-        rc = kv_apply(s->kv, &e, &s->apply_arena, &res);
-        cm_arena_reset(&s->apply_arena);
-    }
-    cm_buf_free(&packed);
-    if (rc) {
-        fprintf(stderr, "skiffd: refreshing leases at start: %s\n",
-                kv_strerror(rc));
+    if (srv_node_start(s))
         return -1;
-    }
-    s->cluster_id = fnv64(c->initial_cluster_token, c->initial_cluster);
-    s->member_id = fnv64(c->name, c->advertise_peer);
-    s->apply_arena.chunk_sz = 1 << 20;
+    Skiffpb__Membership *mb = NULL;
+    if (kv_membership_get(s->kv, &s->apply_arena, &mb) == 0)
+        srv_membership_changed(s, mb);
+    cm_arena_reset(&s->apply_arena);
     if (srv_tls_setup(s))
         return -1;
     if (listen_clients(s))
@@ -211,18 +166,16 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     s.loop = uv_default_loop();
     if (srv_start(&s)) {
+        srv_node_free(&s);
         watch_hub_destroy(s.hub);
         kv_close(s.kv);
         cm_tls_ctx_destroy(s.tls);
         return 1;
     }
     uv_run(s.loop, UV_RUN_DEFAULT);
+    srv_node_free(&s);
     watch_hub_destroy(s.hub);
     kv_close(s.kv);
-    cm_free(s.next.p);
-    cm_free(s.cur.p);
-    cm_buf_free(&s.next.cmds);
-    cm_buf_free(&s.cur.cmds);
     cm_free(s.results);
     cm_arena_free(&s.apply_arena);
     cm_tls_ctx_destroy(s.tls);

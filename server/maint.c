@@ -2,12 +2,11 @@
  * Background duties of the member: revoking expired leases, automatic
  * compaction, periodic watch progress.
  *
- * Lease expiry is decided here, by the member that applies writes (the
- * leader, once there is Raft), against its own clock, and carried out as a
- * revoke command through the same pipeline as client writes, so it is
- * replicated like any write.  At start, before serving, the member
- * applies a refresh of every lease (main.c): time the member was down
- * does not count against leases.
+ * Lease expiry is decided here, by the leader only, against its own clock,
+ * and carried out as a revoke command through the log, so it is replicated
+ * like any write.  A new leader first proposes a refresh of every lease
+ * (node.c) and expires nothing until that refresh is applied: time without
+ * a leader, or a follower's stale view, never expires a live lease.
  *
  * Auto-compaction follows etcd: "periodic" keeps the history of the last
  * retention period (sampled revisions, compacting to the newest one older
@@ -21,7 +20,9 @@
 void srv_lease_tick(uv_timer_t *t)
 {
     server *s = t->data;
-    if (s->stopping)
+    /* Only the leader decides expiry, and only once its refresh of every
+     * lease is applied. */
+    if (s->stopping || s->role != RAFT_LEADER || !s->lease_ready)
         return;
     int64_t ids[32];
     size_t n = 0;
@@ -64,6 +65,8 @@ static int64_t retention(const server *s)
 
 static void propose_compact(server *s, int64_t rev)
 {
+    if (s->role != RAFT_LEADER) /* every member samples; the leader acts */
+        return;
     kv_status st;
     if (kv_status_meta(s->kv, &st) || rev <= st.compact_revision ||
         rev > st.revision)

@@ -61,7 +61,16 @@ struct read_job {
         Skiffpb__AlarmResponse alarm;
     } u;
     Skiffpb__AlarmMember alarm_member, *alarm_ptr;
+    /* Raft's view when the request arrived (status). */
+    raft_id lead;
+    uint64_t term, raft_index;
+    bool learner;
 };
+
+read_job **srv_read_job_link(read_job *j)
+{
+    return &j->next;
+}
 
 
 static void status_of(server *s, read_job *j)
@@ -76,10 +85,12 @@ static void status_of(server *s, read_job *j)
     r->version = "0.1.0";
     r->dbsize = (int64_t)st.db_size;
     r->dbsizeinuse = (int64_t)st.db_size_in_use;
-    r->leader = s->member_id;
-    r->raftindex = st.applied_index;
-    r->raftterm = 1;
+    r->leader = j->lead;
+    r->raftindex = j->raft_index;
+    r->raftterm = j->term;
     r->raftappliedindex = st.applied_index;
+    r->islearner = j->learner;
+    j->hdr.raft_term = j->term;
     if (st.nospace_alarm) {
         static char *nospace = "memberID:0 alarm:NOSPACE";
         r->n_errors = 1;
@@ -291,15 +302,25 @@ int srv_read(conn *c, uint64_t stream, Skiffpb__Request *req, cm_arena *a)
     j->a = a;
     j->snap_fd = -1;
     j->w.data = j;
+    server *s = c->s;
+    if (req->body_case == SKIFFPB__REQUEST__BODY_STATUS && s->r) {
+        raft_status rs;
+        raft_status_get(s->r, &rs);
+        j->lead = rs.lead;
+        j->term = rs.term;
+        j->raft_index = rs.last_index;
+        j->learner = raft_conf_is_learner(&rs.conf, s->member_id);
+    }
+    if (req->body_case == SKIFFPB__REQUEST__BODY_RANGE &&
+        !req->range->serializable) {
+        /* Linearizable: wait for a read index first (readindex.c). */
+        conn_ref(c);
+        srv_read_linearizable(s, j);
+        return 0;
+    }
     if (is_small(req)) {
         conn_ref(c);
-        server *s = c->s;
-        if (s->rq_tail)
-            s->rq_tail->next = j;
-        else
-            s->rq_head = j;
-        s->rq_tail = j;
-        batch_start(s);
+        srv_read_job_start(s, j);
         return 0;
     }
     int rc = uv_queue_work(c->s->loop, &j->w, read_work, read_after);
@@ -309,6 +330,27 @@ int srv_read(conn *c, uint64_t stream, Skiffpb__Request *req, cm_arena *a)
     }
     conn_ref(c);
     return 0;
+}
+
+void srv_read_job_start(server *s, read_job *j)
+{
+    j->next = NULL;
+    if (s->rq_tail)
+        s->rq_tail->next = j;
+    else
+        s->rq_head = j;
+    s->rq_tail = j;
+    batch_start(s);
+}
+
+void srv_read_job_fail(read_job *j, Skiffpb__ErrorCode code, const char *msg)
+{
+    if (conn_alive(j->c, j->gen))
+        conn_send_code(j->c, j->stream, code, msg, 0);
+    conn_unref(j->c);
+    cm_arena_free(j->a);
+    cm_free(j->a);
+    cm_free(j);
 }
 
 void srv_snapshot_pump(conn *c)

@@ -13,6 +13,9 @@
 #include <uv.h>
 
 #include "api.h"
+#include "raft.h"
+#include "transport.h"
+#include "wal.h"
 #include "tls.h"
 #include "kv.h"
 #include "watch.h"
@@ -45,6 +48,9 @@ typedef struct srv_config {
     unsigned max_streams, max_watches;
     size_t max_outbuf;
     unsigned max_batch; /* most entries in one apply transaction */
+    unsigned heartbeat_ms, election_ms;
+    size_t snapshot_count;   /* applied entries between log compactions */
+    size_t snapshot_catchup; /* entries kept behind a compaction */
 } srv_config;
 
 /* Fills defaults, then the config file (if --config-file), then flags.
@@ -59,22 +65,48 @@ int64_t srv_parse_duration(const char *v, double bare_unit_ms);
 
 /* ---- the server ----------------------------------------------------------- */
 
-/* A write waiting for, or in, an apply batch. */
-typedef struct pending {
-    conn *c;           /* NULL: internal (lease expiry, auto-compaction) */
+/* A request waiting for its command to be applied: found again by the
+ * command id when the entry comes out of the log (on the member that
+ * proposed it, whichever member the leader was). */
+typedef struct waiter {
+    uint64_t cmd_id;
+    conn *c;           /* NULL: internal (lease expiry, compaction ...) */
     uint64_t stream;
     uint32_t conn_gen;
     int op;            /* Skiffpb__Request body case */
-    uint64_t index;
-    size_t off, len;   /* packed Command in the batch buffer */
     int64_t lease_id;  /* for internal lease revokes */
-} pending;
+    int64_t deadline;  /* monotonic ms */
+    bool sent;         /* handed to Raft: the outcome is unknown until
+                          applied */
+    uint64_t sent_term; /* the term it was proposed or forwarded in */
+    struct waiter *next; /* hash chain / free list */
+} waiter;
 
-typedef struct batch {
-    cm_buf cmds;    /* packed Commands back to back */
-    pending *p;
-    size_t n, cap;
-} batch;
+/* A committed entry waiting to be applied (holds a blob reference). */
+typedef struct aent {
+    uint64_t index, term;
+    uint32_t type;
+    uint32_t len;
+    const uint8_t *buf;
+    raft_blob *blob;
+} aent;
+
+/* One ready batch's durable part, and the messages that wait for it. */
+typedef struct pbatch {
+    bool has_hs, has_snap;
+    raft_hard_state hs;
+    raft_snapshot_meta snap;
+    raft_entry *ents;
+    size_t n;
+    raft_msg *msgs;
+    size_t nmsgs;
+} pbatch;
+
+typedef struct snap_out snap_out;
+typedef struct snap_in snap_in;
+typedef struct read_round read_round;
+
+#define WAITER_BUCKETS 4096
 
 typedef struct metrics {
     uint64_t proposals_committed, proposals_failed;
@@ -104,17 +136,92 @@ struct server {
     bool stopping;
     int exit_code;
 
-    /* Write pipeline: `next` fills while `cur` is applied in the pool. */
-    batch next, cur;
+    /* Proposals: commands packed back to back, flushed to Raft (or to
+     * the leader) once per loop iteration. */
+    cm_buf props;
+    size_t *prop_end; /* end offset of each queued command */
+    uint64_t *prop_ids;
+    size_t nprops, props_cap;
+    waiter *waiters[WAITER_BUCKETS];
+    waiter *waiter_free;
+    size_t nwaiters;
+    uint64_t next_cmd_id;
+    uv_timer_t sweep_timer;
+
+    /* Raft. */
+    raft *r;
+    rt *t;
+    wal *w;
+    char wal_dir[600];
+    uv_timer_t tick_timer;
+    uv_idle_t ready_idle;
+    bool ready_on;
+    int role;
+    raft_id lead;
+    uint64_t term;
+    bool fatal; /* the WAL or store failed: this member stopped */
+
+    /* Persist pipeline: ready batches queued while a WAL job runs. */
+    pbatch *pq;
+    size_t npq, pq_cap;
+    pbatch *pjob;
+    size_t npjob;
+    bool persisting;
+    uv_work_t persist_req;
+    int persist_rc;
+    uint64_t release_index, release_term; /* wal_release for the next job */
+    uint64_t job_release_index, job_release_term;
+
+    /* Apply pipeline: committed entries, applied in the pool in order. */
+    aent *aq;
+    size_t naq, aq_cap;
+    aent *ajob;
+    size_t najob, ajob_cap;
+    kv_entry *kents;
+    cm_buf conv; /* commands made up for NOOP entries */
     bool applying;
+    bool restoring; /* a snapshot restore holds the writer */
     uv_work_t apply_req;
     cm_arena apply_arena;
     kv_result *results;
     size_t results_cap;
     int apply_rc;
     uint64_t apply_ns;
-    uint64_t next_index;
-    uint64_t next_cmd_id;
+    uint64_t applied;        /* last index applied to the store */
+    uint64_t applied_term;   /* term of that entry */
+    uint64_t compacted;      /* last raft_compact index */
+    bool compacting;
+    uv_work_t compact_req;
+    int compact_rc;
+    uint64_t compact_target; /* applied index when the store sync began */
+    uint64_t refresh_pending; /* cmd id of the leader's lease refresh */
+    bool lease_ready;        /* leases may expire (refresh applied) */
+
+    /* Linearizable reads (readindex.c). */
+    read_round *rounds;
+    uint64_t round_seq;
+    struct read_job *lin_head, *lin_tail; /* reads waiting for a round */
+    struct fwd_read {
+        raft_id from;
+        uint64_t round;
+    } *fwd;
+    size_t nfwd, fwd_cap;
+
+    /* Snapshots to and from peers (snapship.c). */
+    snap_out *souts;
+    snap_in *sin;
+
+    /* Membership as this member last applied it (member.c). */
+    raft_id peers[RAFT_MAX_MEMBERS];
+    size_t npeers;
+    bool was_member, published;
+
+    /* Leadership transfer requested by a client (member.c). */
+    conn *ml_conn;
+    uint32_t ml_gen;
+    uint64_t ml_stream;
+    raft_id ml_target, ml_from;
+    int64_t ml_deadline;
 
     /* Leases being revoked by expiry (avoid proposing twice). */
     int64_t revoking[64];
@@ -201,9 +308,73 @@ void conn_fill_header(server *s, Skiffpb__ResponseHeader *h, int64_t rev);
  * handler takes over).  Returns 0, or an error already sent. */
 void srv_dispatch(conn *c, uint64_t stream, Skiffpb__Request *req,
                   cm_arena *a);
-/* Queues a write command for the next apply batch. */
+/* Queues a write command for Raft; the reply goes out when it is
+ * applied (or fails).  0, -ENOMEM, -ESHUTDOWN. */
 int srv_propose(server *s, conn *c, uint64_t stream, int op,
                 Skiffpb__Command *cmd, int64_t lease_id);
+/* Hands the queued proposals to Raft or the leader (once per loop turn). */
+void srv_flush_proposals(server *s);
+/* Answers and frees the waiter for `cmd_id` (NULL result: failed with
+ * `code`/`msg`).  Returns the waiter's op (0 when none). */
+waiter *srv_waiter_take(server *s, uint64_t cmd_id);
+/* Files a waiter for `cmd` (setting its id and time).  NULL on ENOMEM. */
+waiter *srv_waiter_add(server *s, conn *c, uint64_t stream, int op,
+                       Skiffpb__Command *cmd, int64_t lease_id);
+void srv_waiter_fail(server *s, waiter *w, Skiffpb__ErrorCode code,
+                     const char *msg);
+void srv_waiter_free(server *s, waiter *w);
+/* Queues committed entries for applying. */
+int srv_apply_enqueue(server *s, const raft_entry *e, size_t n);
+void srv_apply_kick(server *s);
+
+/* ---- Raft (node.c, boot.c, readindex.c, snapship.c, member.c) ------------ */
+
+/* Opens the store, the WAL and Raft from the data dir (bootstrap, join or
+ * restart); prints why and returns -1 when it must not start. */
+int srv_boot(server *s);
+/* Starts the transport and the tick; 0 or -1. */
+int srv_node_start(server *s);
+/* Processes Raft's ready batches (scheduled once per loop turn). */
+void srv_node_kick(server *s);
+void srv_node_close(server *s);
+/* A message for the driver (RAFT_MSG_APP) from a peer. */
+void srv_app_msg(server *s, const raft_msg *m);
+enum srv_app_kind {
+    APP_FORWARD = 1,       /* entries: commands for the leader to propose */
+    APP_READ_INDEX,        /* index: round; follower asks the leader */
+    APP_READ_INDEX_RESP,   /* index: round, commit: the read index */
+    APP_SNAP_CHUNK,        /* log_term: session, index: offset, commit: total */
+    APP_SNAP_ACK,          /* log_term: session, index: next offset wanted,
+                              reject: failed, hint: 1 when installed */
+    APP_CONF_FORWARD,      /* entries[0]: a packed Command (member_change) */
+    APP_CONF_REJECT,       /* hint: cmd id, index: error code */
+};
+int srv_app_send(server *s, raft_id to, uint32_t kind, raft_msg *m);
+/* Linearizable reads: queue one; run the rounds.  */
+void srv_read_linearizable(server *s, struct read_job *j);
+void srv_reads_flush(server *s);
+void srv_reads_applied(server *s);
+void srv_read_state(server *s, const raft_read_state *rs);
+void srv_read_job_start(server *s, struct read_job *j);
+void srv_read_job_fail(struct read_job *j, Skiffpb__ErrorCode code,
+                       const char *msg);
+struct read_job **srv_read_job_link(struct read_job *j);
+void srv_reads_sweep(server *s);
+/* Snapshots. */
+void srv_snap_send(server *s, const raft_msg *m);
+void srv_snap_on_chunk(server *s, const raft_msg *m);
+void srv_snap_on_ack(server *s, const raft_msg *m);
+void srv_snap_sweep(server *s);
+void srv_snap_install_kick(server *s);
+/* Membership. */
+void srv_membership_changed(server *s, const Skiffpb__Membership *m);
+int srv_member_request(conn *c, uint64_t stream, Skiffpb__Request *req);
+void srv_member_list(conn *c, uint64_t stream);
+void srv_member_reply(server *s, const waiter *w, const kv_result *r);
+void srv_leader_changed(server *s);
+void srv_move_leader_sweep(server *s);
+int srv_propose_conf(server *s, const uint8_t *cmd, size_t len);
+uint64_t srv_member_id_of(const char *token, const char *peer_url);
 /* Runs a read in the thread pool and replies. */
 int srv_read(conn *c, uint64_t stream, Skiffpb__Request *req, cm_arena *a);
 void srv_snapshot_pump(conn *c);
@@ -223,7 +394,14 @@ void srv_watch_kick(server *s);
 
 void srv_lease_tick(uv_timer_t *t);
 void srv_compact_tick(uv_timer_t *t);
-void srv_applied(server *s, const pending *p, const kv_result *r);
+void srv_applied(server *s, const waiter *w, const kv_result *r);
+void srv_sweep_start(server *s);
+void srv_waiters_fail_all(server *s, const char *why);
+void srv_apply_free(server *s);
+void srv_node_free(server *s);
+void srv_reads_free(server *s);
+void srv_reads_on_app(server *s, const raft_msg *m);
+void srv_snap_free(server *s);
 int srv_metrics_start(server *s);
 
 #endif

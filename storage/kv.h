@@ -52,7 +52,9 @@
     XX(KV_EFAILED, -2017, "store failed and refuses further writes")       \
     XX(KV_EBAD_SNAPSHOT, -2018, "snapshot is malformed or truncated")      \
     XX(KV_ELMDB, -2019, "LMDB error")                                      \
-    XX(KV_EBAD_TTL, -2020, "lease TTL is out of range")
+    XX(KV_EBAD_TTL, -2020, "lease TTL is out of range")                    \
+    XX(KV_EMEMBER_EXISTS, -2021, "member already exists")                  \
+    XX(KV_EMEMBER_NOT_FOUND, -2022, "member not found")
 
 enum kv_errno {
 #define XX(name, val, msg) name = (val),
@@ -114,6 +116,7 @@ typedef struct kv_entry {
     uint64_t index;
     const uint8_t *data;
     size_t len;
+    uint64_t term; /* Raft term of the entry, recorded with the index */
 } kv_entry;
 
 /* Events of a revision in sub-revision order; `kv` of a DELETE carries key
@@ -146,6 +149,7 @@ typedef struct kv_result {
         Skiffpb__LeaseRevokeResponse *lease_revoke;
         Skiffpb__LeaseKeepAliveResponse *lease_keepalive;
         Skiffpb__AlarmResponse *alarm;
+        Skiffpb__Membership *membership; /* after a member_change */
         void *any;
     } reply;
     kv_events events; /* empty when the command wrote nothing */
@@ -169,6 +173,7 @@ int kv_apply_batch(kv_store *s, const kv_entry *e, size_t n, cm_arena *arena,
 
 typedef struct kv_status {
     uint64_t applied_index;
+    uint64_t applied_term;    /* Raft term of that entry */
     int64_t revision;         /* current revision */
     int64_t compact_revision; /* 0: never compacted */
     uint64_t db_size;         /* bytes of the data file in use */
@@ -183,6 +188,11 @@ int kv_status_get(kv_store *s, kv_status *out);
 /* The same without the sizes (db_size, db_size_in_use stay 0): a few meta
  * reads in one read transaction, cheap enough for an event loop. */
 int kv_status_meta(kv_store *s, kv_status *out);
+
+/* The cluster membership as last applied (*out is arena memory; an empty
+ * Membership when none was ever applied).  0, -ENOMEM, KV_ECORRUPT,
+ * KV_ELMDB. */
+int kv_membership_get(kv_store *s, cm_arena *arena, Skiffpb__Membership **out);
 
 /* Range per skiffpb.RangeRequest (revision 0 = current).  *out is arena
  * memory.  Errors: KV_ECOMPACTED (out->header->revision unset; the compact

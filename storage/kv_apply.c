@@ -46,6 +46,8 @@ static bool is_refusal(int rc)
     case KV_ELEASE_PROVIDED:
     case KV_EBAD_COMMAND:
     case KV_EBAD_TTL:
+    case KV_EMEMBER_EXISTS:
+    case KV_EMEMBER_NOT_FOUND:
         return true;
     default:
         return false;
@@ -81,11 +83,12 @@ static int begin(kv_store *s, cm_arena *a, kv__wctx *w)
     return kv__lmdb_err(s, rc, "begin write");
 }
 
-static int commit(kv__wctx *w, uint64_t applied)
+static int commit(kv__wctx *w, uint64_t applied, uint64_t term)
 {
     kv_store *s = w->s;
     int rc;
     if ((rc = kv__meta_put(s, w->txn, "applied", (int64_t)applied)) ||
+        (rc = kv__meta_put(s, w->txn, "applied_term", (int64_t)term)) ||
         (rc = kv__meta_put(s, w->txn, "rev", w->rev)) ||
         (rc = kv__meta_put(s, w->txn, "compact", w->compact_rev)) ||
         (rc = kv__meta_put(s, w->txn, "alarm", w->alarm)) ||
@@ -99,6 +102,7 @@ static int commit(kv__wctx *w, uint64_t applied)
     if (rc)
         return kv__lmdb_err(s, rc, "commit");
     s->applied = applied;
+    s->applied_term = term;
     s->cur_rev = w->rev;
     s->compact_rev = w->compact_rev;
     s->alarm = w->alarm;
@@ -239,6 +243,10 @@ static int run(kv__wctx *w, const Skiffpb__Command *c, kv_result *res,
         }
         return 0;
     }
+    case SKIFFPB__COMMAND__OP_MEMBER_CHANGE:
+        return kv__member_change(w, c->member_change, &res->reply.membership);
+    case SKIFFPB__COMMAND__OP_NOOP:
+        return 0;
     default:
         return KV_EBAD_COMMAND;
     }
@@ -315,7 +323,7 @@ static int refuse_nospace(kv_store *s, const kv_entry *e, cm_arena *a,
     res->index = e->index;
     res->code = KV_ENOSPACE;
     res->revision = w.rev;
-    return commit(&w, e->index);
+    return commit(&w, e->index, e->term);
 }
 
 static int fail(kv_store *s, int rc)
@@ -337,7 +345,7 @@ int kv_apply_batch(kv_store *s, const kv_entry *e, size_t n, cm_arena *arena,
     int rc = begin(s, arena, &w);
     if (rc)
         return fail(s, rc);
-    uint64_t applied = s->applied;
+    uint64_t applied = s->applied, term = s->applied_term;
     for (size_t i = 0; i < n; i++) {
         if (e[i].index <= applied) {
             memset(&res[i], 0, sizeof res[i]);
@@ -349,13 +357,14 @@ int kv_apply_batch(kv_store *s, const kv_entry *e, size_t n, cm_arena *arena,
         if ((rc = apply_one(&w, &e[i], &res[i], quota_hit)))
             break;
         applied = e[i].index;
+        term = e[i].term;
     }
     if (!rc) {
         if (applied == s->applied) {
             mdb_txn_abort(w.txn); /* everything was skipped */
             return 0;
         }
-        rc = commit(&w, applied);
+        rc = commit(&w, applied, term);
     } else if (w.txn) {
         mdb_txn_abort(w.txn);
     }

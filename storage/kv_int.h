@@ -39,6 +39,7 @@ struct kv_store {
     char errmsg[256];
     /* Writer-thread copies of meta, published after each commit. */
     uint64_t applied;
+    uint64_t applied_term;
     int64_t cur_rev;
     int64_t compact_rev;
     int alarm;
@@ -82,6 +83,10 @@ typedef struct kv__wctx {
     Skiffpb__Event **ev;
     size_t nev, capev;
 } kv__wctx;
+
+/* Applies a membership change in w's txn (kv_member.c). */
+int kv__member_change(kv__wctx *w, const Skiffpb__MemberChange *mc,
+                      Skiffpb__Membership **reply);
 
 void kv__err_register(void);
 int kv__lmdb_err(kv_store *s, int rc, const char *what);

@@ -85,8 +85,9 @@ static int open_dbs(kv_store *s)
             return kv__lmdb_err(s, rc, "open database");
         }
     }
-    int64_t applied = 0, alarm = 0;
+    int64_t applied = 0, alarm = 0, aterm = 0;
     if ((rc = kv__meta_get(s, txn, "applied", &applied)) ||
+        (rc = kv__meta_get(s, txn, "applied_term", &aterm)) ||
         (rc = kv__meta_get(s, txn, "rev", &s->cur_rev)) ||
         (rc = kv__meta_get(s, txn, "compact", &s->compact_rev)) ||
         (rc = kv__meta_get(s, txn, "alarm", &alarm)) ||
@@ -96,6 +97,7 @@ static int open_dbs(kv_store *s)
         return rc;
     }
     s->applied = (uint64_t)applied;
+    s->applied_term = (uint64_t)aterm;
     s->alarm = (int)alarm;
     rc = mdb_txn_commit(txn);
     return kv__lmdb_err(s, rc, "commit");
@@ -222,14 +224,16 @@ static int status(kv_store *s, kv_status *out, bool sizes)
     if (rc)
         return kv__lmdb_err(s, rc, "begin read");
     memset(out, 0, sizeof *out);
-    int64_t applied, alarm;
+    int64_t applied, alarm, aterm;
     if ((rc = kv__meta_get(s, txn, "applied", &applied)) ||
+        (rc = kv__meta_get(s, txn, "applied_term", &aterm)) ||
         (rc = kv__meta_get(s, txn, "rev", &out->revision)) ||
         (rc = kv__meta_get(s, txn, "compact", &out->compact_revision)) ||
         (rc = kv__meta_get(s, txn, "alarm", &alarm)) ||
         (rc = kv__meta_get(s, txn, "keys", &out->keys)))
         goto done;
     out->applied_index = (uint64_t)applied;
+    out->applied_term = (uint64_t)aterm;
     out->nospace_alarm = (int)(alarm & 1);
     out->quota_bytes = s->opts.quota_bytes;
     if (sizes)

@@ -224,8 +224,9 @@ int kv_restore(kv_store *s, int fd)
         goto err;
     }
     /* Reload the cached meta from what the snapshot holds. */
-    int64_t applied, alarm;
+    int64_t applied, alarm, aterm;
     if ((rc = kv__meta_get(s, txn, "applied", &applied)) ||
+        (rc = kv__meta_get(s, txn, "applied_term", &aterm)) ||
         (rc = kv__meta_get(s, txn, "rev", &s->cur_rev)) ||
         (rc = kv__meta_get(s, txn, "compact", &s->compact_rev)) ||
         (rc = kv__meta_get(s, txn, "alarm", &alarm)) ||
@@ -244,6 +245,7 @@ int kv_restore(kv_store *s, int fd)
         goto err;
     }
     s->applied = (uint64_t)applied;
+    s->applied_term = (uint64_t)aterm;
     s->alarm = (int)alarm;
     cm_buf_free(&kv);
     cm_free(r);

@@ -254,6 +254,20 @@ int watch_hub_notify(watch_hub *hub, const kv_events *evs)
     return 0;
 }
 
+int watch_hub_jump(watch_hub *hub, int64_t rev)
+{
+    if (hub->depth)
+        return WATCH_EBUSY;
+    if (rev < hub->rev)
+        return WATCH_EORDER;
+    if (rev == hub->rev)
+        return 0;
+    /* Everything after the old revision comes from storage now. */
+    demote_all(hub, hub->rev + 1);
+    hub->rev = rev;
+    return 0;
+}
+
 int watch_hub_progress(watch_hub *hub)
 {
     if (hub->depth)

@@ -138,6 +138,13 @@ void watch_hub_destroy(watch_hub *hub);
  * revision (nothing is delivered), WATCH_EBUSY from inside a callback. */
 int watch_hub_notify(watch_hub *hub, const kv_events *evs);
 
+/* The store jumped to revision `rev` without the revisions in between
+ * being notified (a member restored a snapshot from its leader): every
+ * synced watcher moves to catch-up from the old revision + 1, so it gets
+ * the skipped revisions from storage (or a compaction cancel when they are
+ * gone).  0, WATCH_EORDER (rev below the hub's), WATCH_EBUSY. */
+int watch_hub_jump(watch_hub *hub, int64_t rev);
+
 /* Does up to `budget` units of deferred work (0: step_events): catch-up
  * reads for watchers in catch-up, round robin (a read costs the larger of
  * the events it returned and the revisions it covered, at least 1), and

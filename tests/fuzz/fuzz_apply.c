@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t n = data[pos++];
         if (n > size - pos)
             n = size - pos;
-        kv_entry e = {next_index++, data + pos, n};
+        kv_entry e = {next_index++, data + pos, n, 0};
         kv_result res;
         int rc = kv_apply(store, &e, &a, &res);
         if (rc)

@@ -382,16 +382,19 @@ static void test_maintenance(void **state)
 
 static int respawn_same_port(srv *s)
 {
-    char listen[64], metrics[64], data[300];
+    char listen[64], metrics[64], data[300], peer[64];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", s->port);
     snprintf(metrics, sizeof metrics, "127.0.0.1:%d", s->mport);
+    snprintf(peer, sizeof peer, "127.0.0.1:%d", s->pport);
     snprintf(data, sizeof data, "%s/data", s->dir);
     s->pid = fork();
     if (s->pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        /* The same peer URL: it names the member. */
         execl(s->bin, s->bin, "--name", "t1", "--data-dir", data,
               "--listen-client-urls", listen, "--listen-metrics-urls", metrics,
-              "--log-level", "warn", (char *)NULL);
+              "--listen-peer-urls", peer, "--initial-advertise-peer-urls",
+              peer, "--log-level", "warn", (char *)NULL);
         _exit(127);
     }
     return s->pid > 0 ? 0 : -1;

@@ -59,16 +59,21 @@ int srv_spawn(srv *s, const char *bin, int keep_dir, const char *const *extra)
         return -1;
     s->port = free_port();
     s->mport = free_port();
-    char listen[64], metrics[64], data[300];
+    if (!keep_dir || !s->pport)
+        s->pport = free_port();
+    char listen[64], metrics[64], data[300], peer[64];
     snprintf(listen, sizeof listen, "127.0.0.1:%d", s->port);
     snprintf(metrics, sizeof metrics, "127.0.0.1:%d", s->mport);
+    snprintf(peer, sizeof peer, "127.0.0.1:%d", s->pport);
     snprintf(data, sizeof data, "%s/data", s->dir);
-    const char *argv[32] = {bin, "--name", "t1", "--data-dir", data,
+    const char *argv[40] = {bin, "--name", "t1", "--data-dir", data,
                             "--listen-client-urls", listen,
                             "--listen-metrics-urls", metrics,
+                            "--listen-peer-urls", peer,
+                            "--initial-advertise-peer-urls", peer,
                             "--log-level", "warn"};
-    int n = 11;
-    for (int i = 0; extra && extra[i] && n < 31; i++)
+    int n = 15;
+    for (int i = 0; extra && extra[i] && n < 39; i++)
         argv[n++] = extra[i];
     argv[n] = NULL;
     s->pid = fork();

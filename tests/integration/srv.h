@@ -15,6 +15,8 @@
 typedef struct srv {
     pid_t pid;
     int port, mport;
+    int pport; /* peer port: kept across a keep_dir restart (it names
+                  the member) */
     char dir[256];
     char bin[512];
 } srv;

@@ -50,7 +50,7 @@ int kvt_apply(kvt *t, Skiffpb__Command *c)
     int rc = kv_command_pack(c, &b);
     if (rc)
         return rc;
-    kv_entry e = {++t->index, b.base, b.len};
+    kv_entry e = {++t->index, b.base, b.len, 0};
     rc = kv_apply(t->s, &e, &t->arena, &t->res);
     cm_buf_free(&b);
     if (rc) {

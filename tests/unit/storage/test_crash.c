@@ -52,7 +52,7 @@ static int child(const char *dir, uint64_t seed, int late)
             cm_buf_reset(&bufs[i]);
             if (gen_command(seed, next + i, &bufs[i]))
                 return 2;
-            e[i] = (kv_entry){next + i, bufs[i].base, bufs[i].len};
+            e[i] = (kv_entry){next + i, bufs[i].base, bufs[i].len, 0};
         }
         rc = kv_apply_batch(s, e, n, &arena, res);
         if (rc) {
@@ -77,7 +77,7 @@ static int reference_catch_up(kv_store *ref, uint64_t seed, uint64_t *at,
         uint64_t i = *at + 1;
         if (gen_command(seed, i, &b))
             return -1;
-        kv_entry e = {i, b.base, b.len};
+        kv_entry e = {i, b.base, b.len, 0};
         kv_result res;
         int rc = kv_apply(ref, &e, arena, &res);
         if (rc) {

@@ -783,7 +783,7 @@ static void test_apply_idempotent_and_durable(void **state)
     c.put = &p;
     cm_buf b = {0};
     assert_int_equal(kv_command_pack(&c, &b), 0);
-    kv_entry e = {2, b.base, b.len};
+    kv_entry e = {2, b.base, b.len, 0};
     assert_int_equal(kv_apply(t->s, &e, &t->arena, &t->res), 0);
     assert_true(t->res.skipped);
     assert_string_equal(kvt_get(t, "a"), "2");
@@ -794,7 +794,7 @@ static void test_apply_idempotent_and_durable(void **state)
     assert_int_equal(kvt_rev(t), 2);
     /* A malformed command consumes its index and changes nothing. */
     uint8_t junk[] = {0xff, 0xff, 0xff, 0x01};
-    e = (kv_entry){3, junk, sizeof junk};
+    e = (kv_entry){3, junk, sizeof junk, 0};
     assert_int_equal(kv_apply(t->s, &e, &t->arena, &t->res), 0);
     assert_int_equal(t->res.code, KV_EBAD_COMMAND);
     kv_status st;
@@ -823,7 +823,7 @@ static void test_apply_batch(void **state)
         c.id = 1000 + i;
         memset(&bufs[i], 0, sizeof bufs[i]);
         assert_int_equal(kv_command_pack(&c, &bufs[i]), 0);
-        e[i] = (kv_entry){i + 1, bufs[i].base, bufs[i].len};
+        e[i] = (kv_entry){i + 1, bufs[i].base, bufs[i].len, 0};
     }
     assert_int_equal(kv_apply_batch(t->s, e, N, &t->arena, res), 0);
     for (int i = 0; i < N; i++) {

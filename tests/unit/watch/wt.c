@@ -43,7 +43,7 @@ int wt_apply(wt_store *t, Skiffpb__Command *cmd)
 {
     cm_buf b = {0};
     assert_int_equal(kv_command_pack(cmd, &b), 0);
-    kv_entry e = {++t->index, b.base, b.len};
+    kv_entry e = {++t->index, b.base, b.len, 0};
     cm_arena_reset(&t->arena);
     assert_int_equal(kv_apply(t->kv, &e, &t->arena, &t->last), 0);
     cm_buf_free(&b);
