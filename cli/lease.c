@@ -203,7 +203,7 @@ static int lease_keepalive(ctl *x, int npos, char **pos, int once)
         return ctl_errorf(CTL_EXIT_BAD_ARGS,
                           "lease keep-alive command needs lease ID as "
                           "argument");
-    int64_t id;
+    int64_t id = 0;
     int rc = parse_id(pos[0], &id);
     if (rc)
         return rc;

@@ -64,7 +64,7 @@ int kv__member_change(kv__wctx *w, const Skiffpb__MemberChange *mc,
                       Skiffpb__Membership **reply)
 {
     kv_store *s = w->s;
-    Skiffpb__Membership *m;
+    Skiffpb__Membership *m = NULL;
     int rc = load(s, w->txn, w->arena, &m);
     if (rc)
         return rc;
