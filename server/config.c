@@ -78,6 +78,10 @@ static const opt opts[] = {
      "catches up by snapshot)"},
     {"snapshot-catchup-entries", UINT, S(snapshot_catchup),
      "entries kept after a log compaction for slow followers"},
+    {"experimental-initial-corrupt-check", BOOL, S(initial_corrupt_check),
+     "compare this member's HashKV with its peers' after it starts"},
+    {"experimental-corrupt-check-time", STR, S(corrupt_check_time),
+     "period of the leader's HashKV comparison across members (0: off)"},
     {"max-outbound-bytes", UINT, S(max_outbuf),
      "bytes queued for one connection before it is closed as a slow "
      "reader"},
@@ -105,6 +109,8 @@ static void defaults(srv_config *c)
     c->election_ms = 1000;
     c->snapshot_count = 10000;
     c->snapshot_catchup = 5000;
+    c->initial_corrupt_check = true;
+    strcpy(c->corrupt_check_time, "5m");
 }
 
 static int set(srv_config *c, const opt *o, const char *v, const char *from)

@@ -45,7 +45,16 @@ static size_t metrics_text(server *s, char *out, size_t cap)
     size_t n = 0;
 #define P(...) n += (size_t)snprintf(out + n, n < cap ? cap - n : 0, __VA_ARGS__)
     P("# HELP skiff_server_has_leader Whether a leader exists (1) or not.\n"
-      "# TYPE skiff_server_has_leader gauge\nskiff_server_has_leader 1\n");
+      "# TYPE skiff_server_has_leader gauge\nskiff_server_has_leader %d\n"
+      "# TYPE skiff_server_is_leader gauge\nskiff_server_is_leader %d\n"
+      "# TYPE skiff_server_term gauge\nskiff_server_term %llu\n"
+      "# TYPE skiff_server_corruption_checks_total counter\n"
+      "skiff_server_corruption_checks_total %llu\n"
+      "# TYPE skiff_server_corruption_mismatches_total counter\n"
+      "skiff_server_corruption_mismatches_total %llu\n",
+      s->lead != 0, s->role == RAFT_LEADER, (unsigned long long)s->term,
+      (unsigned long long)m->corrupt_checks,
+      (unsigned long long)m->corrupt_mismatches);
     P("# TYPE skiff_server_proposals_committed_total counter\n"
       "skiff_server_proposals_committed_total %llu\n",
       (unsigned long long)m->proposals_committed);
@@ -144,9 +153,14 @@ static void handle(hconn *c)
     } else if (!strcmp(path, "/health")) {
         kv_status st;
         int ok = kv_status_meta(c->s->kv, &st) == 0 && !st.nospace_alarm;
-        const char *body = ok ? "{\"health\":\"true\",\"reason\":\"\"}\n"
-                              : "{\"health\":\"false\",\"reason\":\"ALARM "
-                                "NOSPACE\"}\n";
+        bool leader = c->s->lead != 0;
+        /* etcd's shape: unhealthy without a leader or with an alarm. */
+        const char *body =
+            !leader ? "{\"health\":\"false\",\"reason\":\"RAFT NO LEADER\"}\n"
+            : ok    ? "{\"health\":\"true\",\"reason\":\"\"}\n"
+                    : "{\"health\":\"false\",\"reason\":\"ALARM "
+                      "NOSPACE\"}\n";
+        ok = ok && leader;
         respond(c, ok ? "200 OK" : "503 Service Unavailable",
                 "application/json", body, strlen(body));
     } else if (!strcmp(path, "/metrics")) {

@@ -39,6 +39,7 @@ void srv_stop(server *s)
         uv_timer_stop(&s->progress_timer);
         uv_timer_stop(&s->tick_timer);
         uv_timer_stop(&s->sweep_timer);
+        uv_timer_stop(&s->ck_timer);
     }
     /* Let the jobs in the pool finish (their callbacks call back here). */
     if (s->applying || s->persisting || s->compacting || s->restoring)

@@ -286,6 +286,10 @@ void srv_app_msg(server *s, const raft_msg *m)
     case APP_CONF_FORWARD:
         conf_forwarded(s, m);
         break;
+    case APP_HASH_REQ:
+    case APP_HASH_RESP:
+        srv_corrupt_on_app(s, m);
+        break;
     case APP_CONF_REJECT: {
         waiter *w = srv_waiter_take(s, m->hint);
         if (w) {

@@ -443,6 +443,7 @@ int srv_node_start(server *s)
     uv_timer_start(&s->tick_timer, on_tick, s->cfg.heartbeat_ms,
                    s->cfg.heartbeat_ms);
     srv_sweep_start(s);
+    srv_corrupt_start(s);
     /* A lone voter need not wait an election timeout to lead. */
     raft_status st;
     raft_status_get(s->r, &st);

@@ -51,6 +51,8 @@ typedef struct srv_config {
     unsigned heartbeat_ms, election_ms;
     size_t snapshot_count;   /* applied entries between log compactions */
     size_t snapshot_catchup; /* entries kept behind a compaction */
+    bool initial_corrupt_check;
+    char corrupt_check_time[32]; /* "0": no periodic check */
 } srv_config;
 
 /* Fills defaults, then the config file (if --config-file), then flags.
@@ -114,6 +116,7 @@ typedef struct metrics {
     uint64_t reads, watch_events_sent;
     uint64_t bytes_in, bytes_out;
     uint64_t conns_total, conns_closed_slow;
+    uint64_t corrupt_checks, corrupt_mismatches;
     uint64_t apply_hist[16]; /* apply batch duration, 2^k * 0.25 ms */
 } metrics;
 
@@ -215,6 +218,13 @@ struct server {
     raft_id peers[RAFT_MAX_MEMBERS];
     size_t npeers;
     bool was_member, published;
+
+    /* Corruption check (corrupt.c). */
+    uv_timer_t ck_timer;
+    uint64_t ck_period_ms;
+    bool ck_running, ck_initial_done;
+    int64_t ck_rev, ck_compact;
+    uint32_t ck_hash;
 
     /* Leadership transfer requested by a client (member.c). */
     conn *ml_conn;
@@ -348,7 +358,13 @@ enum srv_app_kind {
                               reject: failed, hint: 1 when installed */
     APP_CONF_FORWARD,      /* entries[0]: a packed Command (member_change) */
     APP_CONF_REJECT,       /* hint: cmd id, index: error code */
+    APP_HASH_REQ,          /* index: revision */
+    APP_HASH_RESP,         /* index: revision, commit: hash, hint: compact
+                              revision, reject: cannot answer */
 };
+void srv_corrupt_start(server *s);
+void srv_corrupt_check(server *s);
+void srv_corrupt_on_app(server *s, const raft_msg *m);
 int srv_app_send(server *s, raft_id to, uint32_t kind, raft_msg *m);
 /* Linearizable reads: queue one; run the rounds.  */
 void srv_read_linearizable(server *s, struct read_job *j);
