@@ -311,8 +311,10 @@ int srv_read(conn *c, uint64_t stream, Skiffpb__Request *req, cm_arena *a)
         j->raft_index = rs.last_index;
         j->learner = raft_conf_is_learner(&rs.conf, s->member_id);
     }
-    if (req->body_case == SKIFFPB__REQUEST__BODY_RANGE &&
-        !req->range->serializable) {
+    if ((req->body_case == SKIFFPB__REQUEST__BODY_RANGE &&
+         !req->range->serializable) ||
+        req->body_case == SKIFFPB__REQUEST__BODY_LEASE_TTL ||
+        req->body_case == SKIFFPB__REQUEST__BODY_LEASE_LEASES) {
         /* Linearizable: wait for a read index first (readindex.c). */
         conn_ref(c);
         srv_read_linearizable(s, j);

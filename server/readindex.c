@@ -9,6 +9,10 @@
  * member has applied up to it, the reads run against the local store like
  * any other read: they see every write acknowledged before they arrived.
  *
+ * A new leader serves no round until its first entries (the no-op and the
+ * lease refresh) are applied, so a read index is never below them: lease
+ * TTLs read right after a failover already count from the refresh.
+ *
  * A round unanswered after ROUND_RETRY_MS is asked again (the leader may
  * have changed and dropped it, which Raft allows); after ROUND_TIMEOUT_MS
  * its reads fail with TIMEOUT, which a client may safely retry.
@@ -42,10 +46,17 @@ void srv_read_linearizable(server *s, struct read_job *j)
     srv_node_kick(s);
 }
 
+static bool leader_ready(const server *s)
+{
+    return s->role == RAFT_LEADER && s->lease_ready;
+}
+
 static void ask(server *s, read_round *r)
 {
     r->asked = cm_mono_ms();
-    if (s->role == RAFT_LEADER) {
+    if (s->role == RAFT_LEADER && !s->lease_ready) {
+        r->sent = false; /* asked once the leader is ready */
+    } else if (s->role == RAFT_LEADER) {
         r->sent = raft_read_index(s->r, r->id) == 0;
     } else if (s->lead) {
         raft_msg m = {0};
@@ -74,6 +85,14 @@ void srv_reads_flush(server *s)
     for (read_round *r = s->rounds; r; r = r->next)
         if (!r->sent && !r->have_index && (s->lead || s->role == RAFT_LEADER))
             ask(s, r);
+    /* Followers' rounds held while this leader was not ready. */
+    if (leader_ready(s))
+        for (size_t i = 0; i < s->fwd_cap; i++)
+            if (s->fwd[i].from && !s->fwd[i].asked) {
+                s->fwd[i].asked = true;
+                if (raft_read_index(s->r, FWD_BIT | s->fwd[i].seq))
+                    s->fwd[i].from = 0;
+            }
 }
 
 static void finish(server *s, read_round *r, bool ok, const char *why)
@@ -122,7 +141,7 @@ void srv_read_state(server *s, const raft_read_state *rs)
     if (!s->fwd_cap)
         return;
     size_t slot = (rs->ctx & ~FWD_BIT) % s->fwd_cap;
-    if (!s->fwd[slot].from)
+    if (!s->fwd[slot].from || s->fwd[slot].seq != (rs->ctx & ~FWD_BIT))
         return;
     raft_msg m = {0};
     m.index = s->fwd[slot].round;
@@ -148,7 +167,9 @@ static void forwarded(server *s, const raft_msg *m)
     size_t slot = seq % s->fwd_cap;
     s->fwd[slot].from = m->from;
     s->fwd[slot].round = m->index;
-    if (raft_read_index(s->r, FWD_BIT | seq))
+    s->fwd[slot].seq = seq;
+    s->fwd[slot].asked = leader_ready(s);
+    if (s->fwd[slot].asked && raft_read_index(s->r, FWD_BIT | seq))
         s->fwd[slot].from = 0;
 }
 

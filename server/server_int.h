@@ -206,7 +206,8 @@ struct server {
     struct read_job *lin_head, *lin_tail; /* reads waiting for a round */
     struct fwd_read {
         raft_id from;
-        uint64_t round;
+        uint64_t round, seq;
+        bool asked;
     } *fwd;
     size_t nfwd, fwd_cap;
 
