@@ -5,7 +5,7 @@
 
 PKGS := gcc make cmake pkg-config libuv1-dev libprotobuf-c-dev \
         protobuf-c-compiler liblmdb-dev libssl-dev libcmocka-dev libyaml-dev \
-        clang libclang-rt-14-dev
+        clang libclang-rt-14-dev iproute2 iptables gnuplot-nox faketime
 
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 TEST_DIR := build/test
