@@ -25,7 +25,8 @@ build: deps
 	cmake --build $(REL_DIR) -j $(JOBS)
 
 test: deps
-	cmake -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=Debug -DSKIFF_SANITIZE=ON >/dev/null
+	cmake -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=Debug -DSKIFF_SANITIZE=ON \
+	      -DSKIFF_UNSAFE_SWITCHES=ON >/dev/null
 	cmake --build $(TEST_DIR) -j $(JOBS)
 	$(MAKE) --no-print-directory fuzz FUZZ_TIME=15
 	cd $(TEST_DIR) && ctest --output-on-failure -j $(JOBS) --timeout 900

@@ -184,7 +184,8 @@ int srv_boot(server *s)
                 strerror(errno));
         return -1;
     }
-    kv_options ko = {.quota_bytes = c->quota_bytes, .sync = KV_SYNC_DATA};
+    kv_options ko = {.quota_bytes = c->quota_bytes,
+                     .sync = c->unsafe_no_fsync ? KV_SYNC_NONE : KV_SYNC_DATA};
     int rc = kv_open(&s->kv, c->data_dir, &ko);
     if (rc) {
         fprintf(stderr, "skiffd: open store in %s: %s\n", c->data_dir,

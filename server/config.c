@@ -82,6 +82,14 @@ static const opt opts[] = {
      "compare this member's HashKV with its peers' after it starts"},
     {"experimental-corrupt-check-time", STR, S(corrupt_check_time),
      "period of the leader's HashKV comparison across members (0: off)"},
+#ifdef SKIFF_UNSAFE_SWITCHES
+    {"unsafe-local-reads", BOOL, S(unsafe_local_reads),
+     "TEST BUILD ONLY: serve linearizable reads locally, without ReadIndex"},
+    {"unsafe-no-fsync", BOOL, S(unsafe_no_fsync),
+     "TEST BUILD ONLY: acknowledge writes without fdatasync (WAL, store)"},
+    {"unsafe-drop-watch-event", BOOL, S(unsafe_drop_watch_event),
+     "TEST BUILD ONLY: every watcher silently misses its 20th revision"},
+#endif
     {"max-outbound-bytes", UINT, S(max_outbuf),
      "bytes queued for one connection before it is closed as a slow "
      "reader"},

@@ -59,7 +59,7 @@ static void persist_work(uv_work_t *w)
         if (!rc && (b->has_hs || b->n))
             rc = wal_append(s->w, b->has_hs ? &b->hs : NULL, b->ents, b->n);
     }
-    if (!rc)
+    if (!rc && !s->cfg.unsafe_no_fsync)
         rc = wal_sync(s->w);
     if (!rc && s->job_release_index)
         rc = wal_release(s->w, s->job_release_index, s->job_release_term);

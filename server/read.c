@@ -315,6 +315,11 @@ int srv_read(conn *c, uint64_t stream, Skiffpb__Request *req, cm_arena *a)
          !req->range->serializable) ||
         req->body_case == SKIFFPB__REQUEST__BODY_LEASE_TTL ||
         req->body_case == SKIFFPB__REQUEST__BODY_LEASE_LEASES) {
+        if (s->cfg.unsafe_local_reads) {
+            conn_ref(c);
+            srv_read_job_start(s, j);
+            return 0;
+        }
         /* Linearizable: wait for a read index first (readindex.c). */
         conn_ref(c);
         srv_read_linearizable(s, j);

@@ -52,6 +52,9 @@ typedef struct srv_config {
     size_t snapshot_count;   /* applied entries between log compactions */
     size_t snapshot_catchup; /* entries kept behind a compaction */
     bool initial_corrupt_check;
+    /* Test builds only (SKIFF_UNSAFE_SWITCHES): break one guarantee on
+     * purpose so the fault-injection suite can show it notices. */
+    bool unsafe_local_reads, unsafe_no_fsync, unsafe_drop_watch_event;
     char corrupt_check_time[32]; /* "0": no periodic check */
 } srv_config;
 

@@ -21,6 +21,7 @@ struct wstream {
     uint64_t stream;
     watch_watcher *w;
     bool parked;
+    unsigned sent; /* revisions sent (for the unsafe drop switch) */
 };
 
 static int send_watch(wstream *ws, Skiffpb__WatchResponse *wr, bool more)
@@ -40,6 +41,8 @@ static int on_send(watch_sink *sink, watch_watcher *w, const kv_events *evs)
         ws->parked = true;
         return WATCH_EFULL;
     }
+    if (++ws->sent == 20 && s->cfg.unsafe_drop_watch_event)
+        return 0; /* test builds only: lose this revision on purpose */
     Skiffpb__WatchResponse wr = SKIFFPB__WATCH_RESPONSE__INIT;
     Skiffpb__ResponseHeader h = SKIFFPB__RESPONSE_HEADER__INIT;
     conn_fill_header(s, &h, evs->revision);
