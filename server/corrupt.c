@@ -95,6 +95,9 @@ void srv_corrupt_check(server *s)
 
 static void raise_alarm(server *s, raft_id bad)
 {
+    kv_status st;
+    if (kv_status_meta(s->kv, &st) == 0 && st.corrupt_alarm)
+        return; /* raised already */
     Skiffpb__AlarmRequest a = SKIFFPB__ALARM_REQUEST__INIT;
     a.action = SKIFFPB__ALARM_REQUEST__ALARM_ACTION__ACTIVATE;
     a.alarm = SKIFFPB__ALARM_TYPE__CORRUPT;

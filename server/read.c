@@ -60,7 +60,7 @@ struct read_job {
         Skiffpb__HashKVResponse hash;
         Skiffpb__AlarmResponse alarm;
     } u;
-    Skiffpb__AlarmMember alarm_member, *alarm_ptr;
+    Skiffpb__AlarmMember alarm_members[2], *alarm_ptrs[2];
     /* Raft's view when the request arrived (status). */
     raft_id lead;
     uint64_t term, raft_index;
@@ -181,14 +181,22 @@ static void read_work(uv_work_t *w)
         skiffpb__alarm_response__init(r);
         conn_fill_header(s, &j->hdr, st.revision);
         r->header = &j->hdr;
+        /* Alarms are replicated state: every member reports them. */
         if (st.nospace_alarm) {
-            skiffpb__alarm_member__init(&j->alarm_member);
-            j->alarm_member.memberid = s->member_id;
-            j->alarm_member.alarm = SKIFFPB__ALARM_TYPE__NOSPACE;
-            j->alarm_ptr = &j->alarm_member;
-            r->n_alarms = 1;
-            r->alarms = &j->alarm_ptr;
+            Skiffpb__AlarmMember *m = &j->alarm_members[r->n_alarms];
+            skiffpb__alarm_member__init(m);
+            m->memberid = s->member_id;
+            m->alarm = SKIFFPB__ALARM_TYPE__NOSPACE;
+            j->alarm_ptrs[r->n_alarms++] = m;
         }
+        if (st.corrupt_alarm) {
+            Skiffpb__AlarmMember *m = &j->alarm_members[r->n_alarms];
+            skiffpb__alarm_member__init(m);
+            m->memberid = s->member_id;
+            m->alarm = SKIFFPB__ALARM_TYPE__CORRUPT;
+            j->alarm_ptrs[r->n_alarms++] = m;
+        }
+        r->alarms = j->alarm_ptrs;
         j->resp.body_case = SKIFFPB__RESPONSE__BODY_ALARM;
         j->resp.alarm = r;
         break;

@@ -180,6 +180,7 @@ typedef struct kv_status {
     uint64_t db_size_in_use;  /* bytes of pages holding data */
     uint64_t quota_bytes;
     int nospace_alarm;        /* 1 while the NOSPACE alarm is active */
+    int corrupt_alarm;        /* 1 while the CORRUPT alarm is active */
     int64_t keys;             /* live keys */
 } kv_status;
 /* Everything, including the sizes, which walk LMDB's free list (cost grows

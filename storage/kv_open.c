@@ -234,7 +234,8 @@ static int status(kv_store *s, kv_status *out, bool sizes)
         goto done;
     out->applied_index = (uint64_t)applied;
     out->applied_term = (uint64_t)aterm;
-    out->nospace_alarm = (int)(alarm & 1);
+    out->nospace_alarm = (int)(alarm & KV__ALARM_NOSPACE);
+    out->corrupt_alarm = (alarm & KV__ALARM_CORRUPT) != 0;
     out->quota_bytes = s->opts.quota_bytes;
     if (sizes)
         kv__sizes(s, txn, &out->db_size_in_use, &out->db_size);
