@@ -234,6 +234,38 @@ out:
 
 /* ---- driver messages -------------------------------------------------------- */
 
+/* Puts the leader's clock into a forwarded command, in place.  Lease
+ * expiry compares the times carried in the log with the leader's clock,
+ * so a follower with a skewed clock must not stamp them.  A packed
+ * Command starts with id (field 1) and time_ms (field 2) as varints; the
+ * new time is written in exactly the old varint's length (protobuf
+ * accepts padded varints), so nothing moves.  A command of another shape
+ * is left alone. */
+static void restamp(uint8_t *b, size_t len, int64_t now)
+{
+    size_t i = 0;
+    if (i < len && b[i] == 0x08) {
+        for (i++; i < len && (b[i] & 0x80); i++)
+            ;
+        i++;
+    }
+    if (i >= len || b[i] != 0x10)
+        return;
+    size_t start = ++i;
+    while (i < len && (b[i] & 0x80))
+        i++;
+    if (i >= len)
+        return;
+    size_t n = i - start + 1;
+    uint64_t v = (uint64_t)now;
+    if (n < 10 && v >> (7 * n))
+        return; /* does not fit: keep the follower's time */
+    for (size_t k = 0; k < n; k++) {
+        b[start + k] = (uint8_t)((v & 0x7f) | (k + 1 < n ? 0x80 : 0));
+        v >>= 7;
+    }
+}
+
 static void conf_forwarded(server *s, const raft_msg *m)
 {
     if (m->n_entries != 1)
@@ -264,7 +296,11 @@ void srv_app_msg(server *s, const raft_msg *m)
             size_t len[256];
             for (size_t i = 0; i < m->n_entries; i += 256) {
                 size_t k = m->n_entries - i < 256 ? m->n_entries - i : 256;
+                int64_t now = cm_now_ms();
                 for (size_t j = 0; j < k; j++) {
+                    /* The payload blob is this message's own copy. */
+                    restamp((uint8_t *)m->entries[i + j].buf,
+                            m->entries[i + j].len, now);
                     data[j] = m->entries[i + j].buf;
                     len[j] = m->entries[i + j].len;
                 }
