@@ -445,6 +445,29 @@ static int scan_segment(wal *w, struct seg *sg, const char *name,
     return 0;
 }
 
+/* Whether a checksummed record of a known type starts anywhere in
+ * [from, size).  A torn write damages only the end of what was written
+ * (the rest of a preallocated segment is zeros), so a valid record after
+ * the damage means the damage is not a torn write: bits flipped in the
+ * middle of the log, over records that may have been acknowledged.
+ * All-zero stretches are skipped cheaply; a candidate costs one CRC. */
+static bool valid_record_after(const uint8_t *img, size_t size, size_t from)
+{
+    for (size_t off = from; off + HDR <= size; off++) {
+        const uint8_t *h = img + off;
+        if (h[8] < REC_HS || h[8] > REC_ENTRY || !(h[0] | h[1] | h[2] | h[3]))
+            continue;
+        uint32_t len = cm_be32_get(h);
+        if (len > size - off - HDR)
+            continue;
+        uint32_t crc = cm_crc32c(0, h, 4);
+        crc = cm_crc32c(crc, h + 8, 1 + (size_t)len);
+        if (crc == cm_be32_get(h + 4))
+            return true;
+    }
+    return false;
+}
+
 /* Reads and scans segment i.  The last segment is repaired (its damaged
  * tail zeroed) and left open as w->fd; others are closed. */
 static int recover_segment(wal *w, size_t i, struct logstate *s)
@@ -485,6 +508,14 @@ static int recover_segment(wal *w, size_t i, struct logstate *s)
         snprintf(w->errmsg, sizeof w->errmsg,
                  "%s offset %" PRIu64 ": %s before the last segment", name, end,
                  why);
+        rc = WAL_ECORRUPT;
+        goto err;
+    }
+    if (how == SCAN_DAMAGED && valid_record_after(img, size, (size_t)end + 1)) {
+        snprintf(w->errmsg, sizeof w->errmsg,
+                 "%s offset %" PRIu64 ": %s, and valid records follow: "
+                 "damage inside the log, not a torn write",
+                 name, end, why);
         rc = WAL_ECORRUPT;
         goto err;
     }

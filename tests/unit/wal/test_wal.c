@@ -401,6 +401,18 @@ static void test_damage_truncated_file(void **state)
     after_damage(f, p, 7, 6);
 }
 
+/* Damage with valid records after it is not a torn write (those records
+ * were written, and perhaps acknowledged, after the damaged one): the WAL
+ * refuses to open rather than silently drop them. */
+static void expect_refused(fx *f)
+{
+    wal_recovered rec = {0};
+    wal *w = NULL;
+    assert_int_equal(wal_open(f->dir, &f->opt, &w, &rec), WAL_ECORRUPT);
+    assert_non_null(strstr(rec.errmsg, "damage inside the log"));
+    wal_recovered_free(&rec);
+}
+
 static void test_damage_flipped_bit(void **state)
 {
     fx *f = *state;
@@ -408,15 +420,24 @@ static void test_damage_flipped_bit(void **state)
     ten_entries(f, offs);
     char p[512];
     seg_path(f, 0, p, sizeof p);
-    /* Entry 5's payload (index 5 has 65 bytes); entries 6..10 after it
-     * are valid but must not be returned. */
+    /* Entry 5's payload (index 5 has 65 bytes); entries 6..10 follow. */
     uint8_t b;
     int fd = open(p, O_RDONLY);
     assert_int_equal(pread(fd, &b, 1, offs[5] + 9 + 30), 1);
     close(fd);
     b ^= 0x10;
     patch_file(p, offs[5] + 9 + 30, &b, 1);
-    after_damage(f, p, 5, 4);
+    expect_refused(f);
+    /* The same flip in the last record looks like a torn write: that
+     * record is dropped, the rest kept. */
+    b ^= 0x10;
+    patch_file(p, offs[5] + 9 + 30, &b, 1);
+    fd = open(p, O_RDONLY);
+    assert_int_equal(pread(fd, &b, 1, offs[10] + 5), 1); /* its CRC */
+    close(fd);
+    b ^= 0x10;
+    patch_file(p, offs[10] + 5, &b, 1);
+    after_damage(f, p, 10, 9);
 }
 
 static void test_damage_flipped_length(void **state)
@@ -428,7 +449,7 @@ static void test_damage_flipped_length(void **state)
     seg_path(f, 0, p, sizeof p);
     uint8_t big[4] = {0x7f, 0, 0, 0};
     patch_file(p, offs[3], big, 4); /* length beyond the file */
-    after_damage(f, p, 3, 2);
+    expect_refused(f);
 }
 
 static void test_damage_zeroed_tail(void **state)
