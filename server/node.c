@@ -246,6 +246,11 @@ static int handle_ready(server *s)
         return rc;
     if (rd.role != s->role || rd.lead != s->lead)
         soft_state(s, &rd);
+    /* The term can change without the leader changing (a leader
+     * re-elected while this member was cut off): forwards and waiters are
+     * tagged with the current term, so track every change. */
+    if (rd.has_hard_state)
+        s->term = rd.hs.term;
     pbatch b = {0};
     b.has_hs = rd.has_hard_state;
     b.hs = rd.hs;
