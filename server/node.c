@@ -159,6 +159,10 @@ static void compact_after(uv_work_t *w, int status)
 {
     server *s = w->data;
     s->compacting = false;
+    if (s->stopping) {
+        srv_stop(s); /* it waited for this job */
+        return;
+    }
     int rc = status < 0 ? status : s->compact_rc;
     if (rc || s->fatal || !s->r) {
         if (rc)
