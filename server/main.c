@@ -165,6 +165,10 @@ int main(int argc, char **argv)
     cm_log_set_level(lvl);
     cm_log_set_member(s.cfg.name);
     signal(SIGPIPE, SIG_IGN);
+    /* WAL syncs, applies, reads, snapshots and hashes share libuv's pool;
+     * with its default of 4 threads two busy read workers and a snapshot
+     * could hold up the WAL.  Set before the pool starts (first job). */
+    setenv("UV_THREADPOOL_SIZE", "8", 0);
     s.loop = uv_default_loop();
     if (srv_start(&s)) {
         srv_node_free(&s);
