@@ -35,11 +35,11 @@ test: deps
 # crash fails (reproducers land in build/fuzz/crashes).
 fuzz-build: deps
 	CC=clang cmake -S . -B $(FUZZ_DIR) -DCMAKE_BUILD_TYPE=Debug -DSKIFF_FUZZ=ON >/dev/null
-	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_frame fuzz_apply
+	cmake --build $(FUZZ_DIR) -j $(JOBS) --target fuzz_frame fuzz_apply fuzz_objects
 
 fuzz: fuzz-build
 	@mkdir -p $(FUZZ_DIR)/crashes
-	@for f in fuzz_frame fuzz_apply; do \
+	@for f in fuzz_frame fuzz_apply fuzz_objects; do \
 	  echo "fuzz: $$f for $(FUZZ_TIME) s"; \
 	  $(FUZZ_DIR)/tests/fuzz/$$f -max_total_time=$(FUZZ_TIME) -max_len=4096 \
 	    -artifact_prefix=$(FUZZ_DIR)/crashes/ -print_final_stats=1 \

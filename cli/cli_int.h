@@ -4,7 +4,8 @@
  * skiffctl is split by concern: main.c (global flags, the flag parser,
  * dispatch, client creation, errors), output.c (simple, json and
  * table printers), kv.c (put, get, del, compaction), txn.c, watch.c,
- * lease.c, maint.c (member, endpoint, alarm, defrag), snapshot.c and
+ * lease.c, member.c (member, move-leader), maint.c (endpoint, alarm,
+ * defrag), snapshot.c and
  * perf.c (check perf).  Every command is a function `int cmd(ctl *, argc,
  * argv)` that returns the process exit code.
  */
@@ -102,6 +103,12 @@ void out_get(ctl *x, const skiff_result *r, int value_only, int keys_only,
 void out_put(ctl *x, const skiff_result *r);
 void out_del(ctl *x, const skiff_result *r);
 void out_txn(ctl *x, const skiff_result *r);
+/* Joins strings with commas into buf (truncated to cap). */
+void out_join(char *buf, size_t cap, const char *const *v, size_t n);
+/* A Member as etcd's JSON: {"ID":..,"name":..,"peerURLs":[..],
+ * "clientURLs":[..],"isLearner":true (only when set)}; and an array. */
+void out_json_member(FILE *f, const skiff_member *m);
+void out_json_members(FILE *f, const skiff_member *m, size_t n);
 /* Human-readable byte sizes like Go's humanize.Bytes ("20 kB"). */
 void out_human_bytes(char *buf, size_t cap, uint64_t n);
 /* Go-like duration ("2.345ms"). */
@@ -128,6 +135,7 @@ int cmd_txn(ctl *x, int argc, char **argv);
 int cmd_watch(ctl *x, int argc, char **argv);
 int cmd_lease(ctl *x, const char *sub, int argc, char **argv);
 int cmd_member(ctl *x, const char *sub, int argc, char **argv);
+int cmd_move_leader(ctl *x, int argc, char **argv);
 int cmd_endpoint(ctl *x, const char *sub, int argc, char **argv);
 int cmd_alarm(ctl *x, const char *sub, int argc, char **argv);
 int cmd_defrag(ctl *x, int argc, char **argv);

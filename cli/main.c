@@ -45,7 +45,12 @@ static const char usage_text[] =
     "\tlease timetolive\tGet lease information\n"
     "\tlease list\t\tList all active leases\n"
     "\tlease keep-alive\tKeeps leases alive (renew)\n"
+    "\tmember add\t\tAdds a member into the cluster\n"
+    "\tmember remove\t\tRemoves a member from the cluster\n"
+    "\tmember promote\t\tPromotes a non-voting member in the cluster\n"
     "\tmember list\t\tLists all members in the cluster\n"
+    "\tmove-leader\t\tTransfers leadership to another skiff cluster "
+    "member\n"
     "\tendpoint health\t\tChecks the healthiness of endpoints\n"
     "\tendpoint status\t\tPrints out the status of endpoints\n"
     "\tendpoint hashkv\t\tPrints the KV history hash for each endpoint\n"
@@ -450,6 +455,7 @@ static const command commands[] = {
     {"watch", cmd_watch, NULL},
     {"lease", NULL, cmd_lease},
     {"member", NULL, cmd_member},
+    {"move-leader", cmd_move_leader, NULL},
     {"endpoint", NULL, cmd_endpoint},
     {"alarm", NULL, cmd_alarm},
     {"defrag", cmd_defrag, NULL},

@@ -1,6 +1,6 @@
 /*
- * Cluster maintenance commands: member list, endpoint status / health /
- * hashkv, alarm list / disarm and defrag.
+ * Cluster maintenance commands: endpoint status / health / hashkv, alarm
+ * list / disarm and defrag (membership is in member.c).
  *
  * Commands that report per endpoint open one client per endpoint (from
  * --endpoints, or with --cluster from the client URLs of `member list`),
@@ -44,14 +44,15 @@ static int endpoints(ctl *x, int cluster, eplist *l)
         return 0;
     }
     skiff_client *c = ctl_client(x);
-    skiff_op op = {.type = SKIFF_OP_MEMBER_LIST};
-    skiff_result res = {0};
-    int rc = skiff_do_sync(c, &op, &res);
+    skiff_result res;
+    int rc = skiff_member_list(c, &res);
     if (rc) {
         rc = ctl_fail(x, c, rc, &res);
         skiff_result_free(&res);
         return rc;
     }
+    /* Every client URL of every member, learners included; a member that
+     * has not started yet has none and is left out (as with etcdctl). */
     for (size_t i = 0; i < res.n_members; i++)
         for (size_t j = 0; j < res.members[i].n_client_urls &&
                            l->n < sizeof l->urls / sizeof l->urls[0];
@@ -69,98 +70,6 @@ static void json_header_obj(const skiff_header *h)
 {
     putchar('{');
     out_json_header(stdout, h);
-}
-
-/* ---- member list --------------------------------------------------------- */
-
-/* Joins strings with commas into buf. */
-static void join(char *buf, size_t cap, const char *const *v, size_t n)
-{
-    size_t off = 0;
-    buf[0] = 0;
-    for (size_t i = 0; i < n && off < cap; i++)
-        off +=
-            (size_t)snprintf(buf + off, cap - off, "%s%s", i ? "," : "", v[i]);
-}
-
-/* member list */
-static int member_list(ctl *x, int npos)
-{
-    if (npos)
-        return ctl_errorf(CTL_EXIT_BAD_ARGS,
-                          "member list command does not accept arguments");
-    skiff_client *c = ctl_client(x);
-    skiff_op op = {.type = SKIFF_OP_MEMBER_LIST};
-    skiff_result res = {0};
-    int rc = skiff_do_sync(c, &op, &res);
-    if (rc) {
-        rc = ctl_fail(x, c, rc, &res);
-        skiff_result_free(&res);
-        return rc;
-    }
-    static const char *head[] = {"ID",         "STATUS",       "NAME",
-                                 "PEER ADDRS", "CLIENT ADDRS", "IS LEARNER"};
-    out_table t;
-    out_table_init(&t, head, 6);
-    if (x->out == CTL_OUT_JSON) {
-        json_header_obj(&res.header);
-        printf(",\"members\":[");
-    }
-    for (size_t i = 0; i < res.n_members; i++) {
-        const skiff_member *m = &res.members[i];
-        char id[32], peers[1024], clients[1024];
-        snprintf(id, sizeof id, "%" PRIx64, m->id);
-        join(peers, sizeof peers, m->peer_urls, m->n_peer_urls);
-        join(clients, sizeof clients, m->client_urls, m->n_client_urls);
-        const char *status = m->name && m->name[0] ? "started" : "unstarted";
-        if (x->out == CTL_OUT_JSON) {
-            printf("%s{\"ID\":%" PRIu64 ",\"name\":", i ? "," : "", m->id);
-            out_json_string(stdout, m->name ? m->name : "");
-            printf(",\"peerURLs\":[");
-            for (size_t j = 0; j < m->n_peer_urls; j++) {
-                if (j)
-                    putchar(',');
-                out_json_string(stdout, m->peer_urls[j]);
-            }
-            printf("],\"clientURLs\":[");
-            for (size_t j = 0; j < m->n_client_urls; j++) {
-                if (j)
-                    putchar(',');
-                out_json_string(stdout, m->client_urls[j]);
-            }
-            printf("]%s}", m->is_learner ? ",\"isLearner\":true" : "");
-        } else if (x->out == CTL_OUT_TABLE) {
-            const char *row[] = {
-                id,    status,  m->name ? m->name : "",
-                peers, clients, m->is_learner ? "true" : "false"};
-            out_table_row(&t, row);
-        } else {
-            printf("%s, %s, %s, %s, %s, %s\n", id, status,
-                   m->name ? m->name : "", peers, clients,
-                   m->is_learner ? "true" : "false");
-        }
-    }
-    if (x->out == CTL_OUT_JSON)
-        puts("]}");
-    else if (x->out == CTL_OUT_TABLE)
-        out_table_print(&t, stdout);
-    skiff_result_free(&res);
-    return 0;
-}
-
-/* member <sub>: only list. */
-int cmd_member(ctl *x, const char *sub, int argc, char **argv)
-{
-    char *pos[argc + 1];
-    int npos, rc = ctl_flags_parse(x, argc, argv, NULL, pos, &npos);
-    if (rc)
-        return rc;
-    if (!strcmp(sub, "list"))
-        return member_list(x, npos);
-    return ctl_errorf(CTL_EXIT_ERROR,
-                      "unknown command \"%s\" for \"skiffctl member\" "
-                      "(only list is supported)",
-                      sub);
 }
 
 /* ---- endpoint ------------------------------------------------------------ */
@@ -220,7 +129,7 @@ static int endpoint_status(ctl *x, const eplist *l)
         snprintf(term, sizeof term, "%" PRIu64, s->raft_term);
         snprintf(idx, sizeof idx, "%" PRIu64, s->raft_index);
         snprintf(applied, sizeof applied, "%" PRIu64, s->raft_applied_index);
-        join(errs, sizeof errs, s->errors, s->n_errors);
+        out_join(errs, sizeof errs, s->errors, s->n_errors);
         const char *leader =
             s->leader == res.header.member_id ? "true" : "false";
         const char *learner = s->is_learner ? "true" : "false";
@@ -233,10 +142,22 @@ static int endpoint_status(ctl *x, const eplist *l)
             out_json_string(stdout, s->version ? s->version : "");
             printf(",\"dbSize\":%" PRId64 ",\"leader\":%" PRIu64
                    ",\"raftIndex\":%" PRIu64 ",\"raftTerm\":%" PRIu64
-                   ",\"raftAppliedIndex\":%" PRIu64 ",\"dbSizeInUse\":%" PRId64
-                   "}}",
+                   ",\"raftAppliedIndex\":%" PRIu64 ",\"dbSizeInUse\":%" PRId64,
                    s->db_size, s->leader, s->raft_index, s->raft_term,
                    s->raft_applied_index, s->db_size_in_use);
+            /* Go's omitempty: only a learner says so, only errors listed. */
+            if (s->is_learner)
+                printf(",\"isLearner\":true");
+            if (s->n_errors) {
+                printf(",\"errors\":[");
+                for (size_t j = 0; j < s->n_errors; j++) {
+                    if (j)
+                        putchar(',');
+                    out_json_string(stdout, s->errors[j]);
+                }
+                putchar(']');
+            }
+            printf("}}");
         } else if (x->out == CTL_OUT_TABLE) {
             const char *row[] = {
                 l->eps[i], id,     s->version ? s->version : "",
@@ -320,10 +241,9 @@ static int endpoint_health(ctl *x, const eplist *l)
 /* endpoint hashkv [--rev]: each endpoint's history hash. */
 static int endpoint_hashkv(ctl *x, const eplist *l, int64_t rev)
 {
-    static const char *head[] = {"ENDPOINT", "HASH", "HASH REVISION",
-                                 "COMPACT REVISION"};
+    static const char *head[] = {"ENDPOINT", "HASH", "HASH REVISION"};
     out_table t;
-    out_table_init(&t, head, 4);
+    out_table_init(&t, head, 3);
     int failed = 0, first = 1;
     if (x->out == CTL_OUT_JSON)
         putchar('[');
@@ -346,11 +266,10 @@ static int endpoint_hashkv(ctl *x, const eplist *l, int64_t rev)
                    res.hash, res.compact_revision, res.hash_revision);
             first = 0;
         } else if (x->out == CTL_OUT_TABLE) {
-            char h[32], hr[32], cr[32];
+            char h[32], hr[32];
             snprintf(h, sizeof h, "%u", res.hash);
             snprintf(hr, sizeof hr, "%" PRId64, res.hash_revision);
-            snprintf(cr, sizeof cr, "%" PRId64, res.compact_revision);
-            const char *row[] = {l->eps[i], h, hr, cr};
+            const char *row[] = {l->eps[i], h, hr};
             out_table_row(&t, row);
         } else {
             printf("%s, %u, %" PRId64 "\n", l->eps[i], res.hash,

@@ -334,6 +334,52 @@ void out_txn(ctl *x, const skiff_result *r)
     }
 }
 
+/* ---- members ------------------------------------------------------------- */
+
+void out_join(char *buf, size_t cap, const char *const *v, size_t n)
+{
+    size_t off = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && off < cap; i++)
+        off +=
+            (size_t)snprintf(buf + off, cap - off, "%s%s", i ? "," : "", v[i]);
+}
+
+/* ,"name":["a","b"] */
+static void json_strings(FILE *f, const char *name, const char *const *v,
+                         size_t n)
+{
+    fprintf(f, ",\"%s\":[", name);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            fputc(',', f);
+        out_json_string(f, v[i]);
+    }
+    fputc(']', f);
+}
+
+void out_json_member(FILE *f, const skiff_member *m)
+{
+    fprintf(f, "{\"ID\":%" PRIu64 ",\"name\":", m->id);
+    out_json_string(f, m->name ? m->name : "");
+    json_strings(f, "peerURLs", m->peer_urls, m->n_peer_urls);
+    json_strings(f, "clientURLs", m->client_urls, m->n_client_urls);
+    if (m->is_learner)
+        fputs(",\"isLearner\":true", f);
+    fputc('}', f);
+}
+
+void out_json_members(FILE *f, const skiff_member *m, size_t n)
+{
+    fputc('[', f);
+    for (size_t i = 0; i < n; i++) {
+        if (i)
+            fputc(',', f);
+        out_json_member(f, &m[i]);
+    }
+    fputc(']', f);
+}
+
 /* ---- tables -------------------------------------------------------------- */
 
 void out_table_init(out_table *t, const char *const *head, size_t ncols)

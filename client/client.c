@@ -35,7 +35,7 @@ static void client_free(skiff_client *c);
 /* ---- errors -------------------------------------------------------------- */
 
 #define WIRE_MIN 1
-#define WIRE_MAX 29
+#define WIRE_MAX 34
 
 static const char *lookup_msg(int code)
 {
@@ -222,6 +222,15 @@ static int client_init(skiff_client **out, const skiff_config *cfg,
             goto err;
         }
     }
+    /* Kept so skiff__client_create_like can open a connection to one
+     * chosen member with the same settings (move leader). */
+    if ((cfg->ca_file && !(c->ca_file = cm_strdup(cfg->ca_file))) ||
+        (cfg->cert_file && !(c->cert_file = cm_strdup(cfg->cert_file))) ||
+        (cfg->key_file && !(c->key_file = cm_strdup(cfg->key_file)))) {
+        rc = -ENOMEM;
+        goto err;
+    }
+    c->insecure_skip_verify = cfg->insecure_skip_verify;
     if (loop) {
         c->loop = loop;
     } else {
@@ -270,6 +279,34 @@ int skiff_client_create_async(skiff_client **out, const skiff_config *cfg,
     return client_init(out, cfg, loop);
 }
 
+void skiff__endpoint_str(const skiff_endpoint *ep, char *buf, size_t cap)
+{
+    int v6 = strchr(ep->host, ':') != NULL;
+    snprintf(buf, cap, "%s%s%s%s:%s", ep->tls ? "https://" : "", v6 ? "[" : "",
+             ep->host, v6 ? "]" : "", ep->port);
+}
+
+int skiff__client_create_like(skiff_client *c, const char *endpoint,
+                              int timeout_ms, skiff_client **out)
+{
+    const char *eps[1] = {endpoint};
+    skiff_config cfg = {.endpoints = eps,
+                        .n_endpoints = 1,
+                        .ca_file = c->ca_file,
+                        .cert_file = c->cert_file,
+                        .key_file = c->key_file,
+                        .server_name = c->server_name,
+                        .insecure_skip_verify = c->insecure_skip_verify,
+                        .dial_timeout_ms = c->dial_timeout_ms < timeout_ms
+                                               ? c->dial_timeout_ms
+                                               : timeout_ms,
+                        .request_timeout_ms = timeout_ms,
+                        .backoff_min_ms = c->backoff_min_ms,
+                        .backoff_max_ms = c->backoff_max_ms,
+                        .max_response = c->max_response};
+    return client_init(out, &cfg, NULL);
+}
+
 /* ---- close --------------------------------------------------------------- */
 
 static void client_free(skiff_client *c)
@@ -281,6 +318,9 @@ static void client_free(skiff_client *c)
     cm_free(c->eps);
     cm_tls_ctx_destroy(c->tls);
     cm_free(c->server_name);
+    cm_free(c->ca_file);
+    cm_free(c->cert_file);
+    cm_free(c->key_file);
     skiff__conns_free(c);
     for (size_t i = 0; i < c->npool; i++)
         skiff__arena_destroy(c->pool[i]);

@@ -68,6 +68,18 @@ static int check_op(const skiff_op *op, int depth)
     case SKIFF_OP_DEFRAGMENT:
     case SKIFF_OP_MEMBER_LIST:
         return 0;
+    case SKIFF_OP_MEMBER_ADD:
+        if (op->n_peer_urls == 0 || !op->peer_urls)
+            return -EINVAL;
+        for (size_t i = 0; i < op->n_peer_urls; i++)
+            if (!op->peer_urls[i] || !op->peer_urls[i][0])
+                return -EINVAL;
+        return 0;
+    case SKIFF_OP_MEMBER_REMOVE:
+    case SKIFF_OP_MEMBER_PROMOTE:
+    case SKIFF_OP_MOVE_LEADER:
+        /* No member has ID 0: it is a forgotten field, not a request. */
+        return op->member_id ? 0 : -EINVAL;
     }
     return -EINVAL;
 }
@@ -377,6 +389,51 @@ int skiff__encode_op(cm_arena *a, const skiff_op *op, const uint8_t **out,
         body = rq.snapshot = m;
         break;
     }
+    case SKIFF_OP_MEMBER_ADD: {
+        Skiffpb__MemberAddRequest *m = NEW(a, Skiffpb__MemberAddRequest);
+        if (m) {
+            skiffpb__member_add_request__init(m);
+            /* protobuf-c only reads the strings while packing, which
+             * happens before the caller's buffers are released. */
+            m->peerurls = (char **)(uintptr_t)op->peer_urls;
+            m->n_peerurls = op->n_peer_urls;
+            m->islearner = !!(op->flags & SKIFF_LEARNER);
+        }
+        rq.body_case = SKIFFPB__REQUEST__BODY_MEMBER_ADD;
+        body = rq.member_add = m;
+        break;
+    }
+    case SKIFF_OP_MEMBER_REMOVE: {
+        Skiffpb__MemberRemoveRequest *m = NEW(a, Skiffpb__MemberRemoveRequest);
+        if (m) {
+            skiffpb__member_remove_request__init(m);
+            m->id = op->member_id;
+        }
+        rq.body_case = SKIFFPB__REQUEST__BODY_MEMBER_REMOVE;
+        body = rq.member_remove = m;
+        break;
+    }
+    case SKIFF_OP_MEMBER_PROMOTE: {
+        Skiffpb__MemberPromoteRequest *m =
+            NEW(a, Skiffpb__MemberPromoteRequest);
+        if (m) {
+            skiffpb__member_promote_request__init(m);
+            m->id = op->member_id;
+        }
+        rq.body_case = SKIFFPB__REQUEST__BODY_MEMBER_PROMOTE;
+        body = rq.member_promote = m;
+        break;
+    }
+    case SKIFF_OP_MOVE_LEADER: {
+        Skiffpb__MoveLeaderRequest *m = NEW(a, Skiffpb__MoveLeaderRequest);
+        if (m) {
+            skiffpb__move_leader_request__init(m);
+            m->targetid = op->member_id;
+        }
+        rq.body_case = SKIFFPB__REQUEST__BODY_MOVE_LEADER;
+        body = rq.move_leader = m;
+        break;
+    }
     default:
         return -EINVAL;
     }
@@ -545,6 +602,33 @@ static const char *const *strv(char **v)
     return (const char *const *)v;
 }
 
+static void member_fill(skiff_member *o, const Skiffpb__Member *p)
+{
+    memset(o, 0, sizeof *o);
+    if (!p)
+        return;
+    o->id = p->id;
+    o->name = p->name;
+    o->peer_urls = strv(p->peerurls);
+    o->n_peer_urls = p->n_peerurls;
+    o->client_urls = strv(p->clienturls);
+    o->n_client_urls = p->n_clienturls;
+    o->is_learner = p->islearner;
+}
+
+/* The member lists of member list/add/remove/promote replies. */
+static int members_fill(cm_arena *a, skiff_result *res, Skiffpb__Member **v,
+                        size_t n)
+{
+    res->members = NEWN(a, skiff_member, n);
+    if (!res->members)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        member_fill(&res->members[i], v[i]);
+    res->n_members = n;
+    return 0;
+}
+
 int skiff__result_fill(cm_arena *a, skiff_op_type type,
                        const Skiffpb__Response *r, skiff_result *res)
 {
@@ -679,23 +763,37 @@ int skiff__result_fill(cm_arena *a, skiff_op_type type,
         if (r->body_case != SKIFFPB__RESPONSE__BODY_MEMBER_LIST || !m)
             return SKIFF_EPROTO;
         skiff__header_fill(&res->header, m->header);
-        res->members = NEWN(a, skiff_member, m->n_members);
-        if (!res->members)
-            return -ENOMEM;
-        for (size_t i = 0; i < m->n_members; i++) {
-            const Skiffpb__Member *p = m->members[i];
-            skiff_member *o = &res->members[i];
-            o->id = p->id;
-            o->name = p->name;
-            o->peer_urls = strv(p->peerurls);
-            o->n_peer_urls = p->n_peerurls;
-            o->client_urls = strv(p->clienturls);
-            o->n_client_urls = p->n_clienturls;
-            o->is_learner = p->islearner;
-        }
-        res->n_members = m->n_members;
-        return 0;
+        return members_fill(a, res, m->members, m->n_members);
     }
+    case SKIFF_OP_MEMBER_ADD: {
+        const Skiffpb__MemberAddResponse *m = r->member_add;
+        if (r->body_case != SKIFFPB__RESPONSE__BODY_MEMBER_ADD || !m ||
+            !m->member)
+            return SKIFF_EPROTO;
+        skiff__header_fill(&res->header, m->header);
+        member_fill(&res->member, m->member);
+        return members_fill(a, res, m->members, m->n_members);
+    }
+    case SKIFF_OP_MEMBER_REMOVE: {
+        const Skiffpb__MemberRemoveResponse *m = r->member_remove;
+        if (r->body_case != SKIFFPB__RESPONSE__BODY_MEMBER_REMOVE || !m)
+            return SKIFF_EPROTO;
+        skiff__header_fill(&res->header, m->header);
+        return members_fill(a, res, m->members, m->n_members);
+    }
+    case SKIFF_OP_MEMBER_PROMOTE: {
+        const Skiffpb__MemberPromoteResponse *m = r->member_promote;
+        if (r->body_case != SKIFFPB__RESPONSE__BODY_MEMBER_PROMOTE || !m)
+            return SKIFF_EPROTO;
+        skiff__header_fill(&res->header, m->header);
+        return members_fill(a, res, m->members, m->n_members);
+    }
+    case SKIFF_OP_MOVE_LEADER:
+        if (r->body_case != SKIFFPB__RESPONSE__BODY_MOVE_LEADER ||
+            !r->move_leader)
+            return SKIFF_EPROTO;
+        skiff__header_fill(&res->header, r->move_leader->header);
+        return 0;
     case SKIFF_OP_SNAPSHOT:
         if (r->body_case != SKIFFPB__RESPONSE__BODY_SNAPSHOT || !r->snapshot)
             return SKIFF_EPROTO;

@@ -12,12 +12,24 @@
  * the arena to the pool unless the caller took the result -- so the
  * steady state of a benchmark allocates nothing per request.
  *
- * Retry policy (docs/protocol.md): a request answered NO_LEADER,
- * NOT_LEADER, UNAVAILABLE or TOO_MANY_STREAMS was not applied and is sent
- * again after a backoff; a request whose connection broke is sent again if
- * it never left this process or it is safe to repeat (reads, read-only
- * txns, keep-alives, alarm GET); otherwise it completes with
- * SKIFF_EUNKNOWN.  Everything stops at the deadline (SKIFF_EDEADLINE).
+ * Retry policy (docs/client.md, "Failover").  Members forward writes to
+ * the leader, so an answer of NO_LEADER or UNAVAILABLE, like a broken
+ * connection, no longer proves a write was not applied: the member may
+ * have passed it on before the leader went away.  Hence two classes:
+ *   - safe to repeat (reads, read-only txns, lease keep-alive/ttl/list,
+ *     status, hashkv, member list, alarm GET): sent again after a backoff
+ *     when the connection breaks or the member answers NO_LEADER,
+ *     NOT_LEADER, UNAVAILABLE or TOO_MANY_STREAMS;
+ *   - everything else: sent again only while it provably never reached a
+ *     member (not yet written to a socket) or the answer proves it was not
+ *     applied (NOT_LEADER, TOO_MANY_STREAMS: refused before any proposal);
+ *     a broken connection completes it with SKIFF_EUNKNOWN and NO_LEADER
+ *     or UNAVAILABLE with that error.
+ * MOVE_LEADER's NOT_LEADER goes back to the caller (skiff_move_leader)
+ * because resending to the same member cannot succeed.  UNAVAILABLE,
+ * NOT_LEADER and NO_LEADER also move the connection to the next endpoint
+ * once its requests are answered.  Everything stops at the deadline
+ * (SKIFF_EDEADLINE).
  *
  * The blocking calls are skiff_do plus a private uv_run(UV_RUN_ONCE) loop
  * on the calling thread until the callback has run.
@@ -30,13 +42,27 @@
 
 static const char *op_name(skiff_op_type t)
 {
-    static const char *const names[] = {
-        "?",           "range",        "put",
-        "delete",      "txn",          "compact",
-        "lease grant", "lease revoke", "lease keepalive",
-        "lease ttl",   "lease list",   "status",
-        "hashkv",      "alarm",        "defragment",
-        "member list", "snapshot"};
+    static const char *const names[] = {"?",
+                                        "range",
+                                        "put",
+                                        "delete",
+                                        "txn",
+                                        "compact",
+                                        "lease grant",
+                                        "lease revoke",
+                                        "lease keepalive",
+                                        "lease ttl",
+                                        "lease list",
+                                        "status",
+                                        "hashkv",
+                                        "alarm",
+                                        "defragment",
+                                        "member list",
+                                        "snapshot",
+                                        "member add",
+                                        "member remove",
+                                        "member promote",
+                                        "move leader"};
     return (unsigned)t < sizeof names / sizeof names[0] ? names[t] : "?";
 }
 
@@ -409,12 +435,32 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-static int retryable(int code)
+/* Whether an error answer lets `req` be sent again (see the policy in the
+ * file comment). */
+static int retryable(const skiff_req *req, int code)
 {
-    return code == SKIFFPB__ERROR_CODE__NO_LEADER ||
+    switch (code) {
+    case SKIFFPB__ERROR_CODE__TOO_MANY_STREAMS:
+        return 1;
+    case SKIFFPB__ERROR_CODE__NOT_LEADER:
+        return req->type != SKIFF_OP_MOVE_LEADER;
+    case SKIFFPB__ERROR_CODE__NO_LEADER:
+    case SKIFFPB__ERROR_CODE__UNAVAILABLE:
+        /* A snapshot only reads; the caller checks it has no bytes yet. */
+        return (req->flags & REQF_SAFE) != 0 || req->type == SKIFF_OP_SNAPSHOT;
+    default:
+        return 0;
+    }
+}
+
+/* Whether the member asked to be left: UNAVAILABLE (shutting down,
+ * failed store), NOT_LEADER, or NO_LEADER (it may be cut off from the
+ * majority while others have a leader). */
+static int go_elsewhere(int code)
+{
+    return code == SKIFFPB__ERROR_CODE__UNAVAILABLE ||
            code == SKIFFPB__ERROR_CODE__NOT_LEADER ||
-           code == SKIFFPB__ERROR_CODE__UNAVAILABLE ||
-           code == SKIFFPB__ERROR_CODE__TOO_MANY_STREAMS;
+           code == SKIFFPB__ERROR_CODE__NO_LEADER;
 }
 
 void skiff__req_on_response(skiff_conn *cn, skiff_req *req, const uint8_t *p,
@@ -444,12 +490,11 @@ void skiff__req_on_response(skiff_conn *cn, skiff_req *req, const uint8_t *p,
         skiff__slot_free(cn, req->stream);
         req->state = REQ_IDLE;
         req->conn = NULL;
-        if (retryable(code) && !(snap && res->snapshot_bytes)) {
+        if (go_elsewhere(code))
+            skiff__conn_drain(cn);
+        if (retryable(req, code) && !(snap && res->snapshot_bytes)) {
             if (snap)
                 cm_arena_reset(&c->scratch);
-            if (code == SKIFFPB__ERROR_CODE__UNAVAILABLE ||
-                code == SKIFFPB__ERROR_CODE__NOT_LEADER)
-                skiff__conn_drain(cn);
             schedule_retry(req);
             return;
         }

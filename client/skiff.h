@@ -29,11 +29,19 @@
  * threads.  The allocator hooks (skiff_allocator_set) are process-wide and
  * must be set before any client exists.
  *
- * Retries: reads, lease keep-alives and any request answered NO_LEADER,
- * NOT_LEADER or UNAVAILABLE are retried (with backoff, on another endpoint
- * when one is configured) until the call's deadline.  A write whose
- * connection broke after it was sent is never retried: it fails with
- * SKIFF_EUNKNOWN, meaning it may or may not have been applied.
+ * Retries (docs/client.md, "Failover"): a request that is safe to repeat
+ * (reads, read-only txns, lease keep-alive/ttl/list, status, hashkv,
+ * member list, alarm GET) is sent again, with backoff and on another
+ * endpoint when one is configured, when its connection breaks or its
+ * member answers NO_LEADER, NOT_LEADER or UNAVAILABLE, until the call's
+ * deadline; watches resume from the last delivered revision + 1.  Any
+ * other request (put, delete, a txn that writes, compaction, lease grant
+ * and revoke, member add/remove/promote, move leader) is never re-sent once
+ * it may have reached a member: a broken connection fails it with
+ * SKIFF_EUNKNOWN (it may or may not have been applied) and NO_LEADER or
+ * UNAVAILABLE come back as SKIFF_ENO_LEADER or SKIFF_EUNAVAILABLE.  Only
+ * answers that prove the request was not applied (NOT_LEADER,
+ * TOO_MANY_STREAMS) are retried for every kind.
  */
 #ifndef SKIFF_H
 #define SKIFF_H
@@ -92,6 +100,12 @@ extern "C" {
     XX(SKIFF_EDATA_CORRUPT, -6027, "data is corrupt")                          \
     XX(SKIFF_EUNIMPLEMENTED, -6028, "not implemented by the server")           \
     XX(SKIFF_EINTERNAL, -6029, "internal server error")                        \
+    XX(SKIFF_EMEMBER_EXISTS, -6030, "member ID or peer URL already exists")    \
+    XX(SKIFF_EMEMBER_NOT_FOUND, -6031, "member not found")                     \
+    XX(SKIFF_EMEMBER_NOT_LEARNER, -6032, "can only promote a learner member")  \
+    XX(SKIFF_ELEARNER_NOT_READY, -6033,                                        \
+       "can only promote a learner member which is in sync with leader")       \
+    XX(SKIFF_EUNHEALTHY_CLUSTER, -6034, "unhealthy cluster")                   \
     XX(SKIFF_EUNKNOWN, -6100,                                                  \
        "outcome unknown: connection lost after the write was sent")            \
     XX(SKIFF_EDEADLINE, -6101, "deadline exceeded")                            \
@@ -242,6 +256,10 @@ typedef enum skiff_op_type {
     SKIFF_OP_DEFRAGMENT,
     SKIFF_OP_MEMBER_LIST,
     SKIFF_OP_SNAPSHOT,
+    SKIFF_OP_MEMBER_ADD,     /* peer_urls, SKIFF_LEARNER */
+    SKIFF_OP_MEMBER_REMOVE,  /* member_id */
+    SKIFF_OP_MEMBER_PROMOTE, /* member_id */
+    SKIFF_OP_MOVE_LEADER,    /* member_id: the target; to the leader only */
 } skiff_op_type;
 
 /* Option flags (skiff_op.flags), each for the ops named. */
@@ -254,6 +272,7 @@ typedef enum skiff_op_type {
 #define SKIFF_PHYSICAL (1u << 6)     /* compact: wait until done */
 #define SKIFF_LEASE_KEYS (1u << 7)   /* lease ttl: list attached keys */
 #define SKIFF_LINEARIZABLE (1u << 8) /* member list */
+#define SKIFF_LEARNER (1u << 9)      /* member add: as a learner */
 
 enum skiff_sort_order {
     SKIFF_SORT_NONE,
@@ -338,7 +357,12 @@ struct skiff_op {
     /* alarm */
     enum skiff_alarm_action alarm_action;
     enum skiff_alarm_type alarm_type;
+    /* alarm; member remove and promote: the member (not 0); move leader:
+     * the member to hand leadership to (not 0) */
     uint64_t member_id;
+    /* member add: the new member's peer URLs (at least one) */
+    const char *const *peer_urls;
+    size_t n_peer_urls;
     int snapshot_fd; /* snapshot: bytes are written here */
     int timeout_ms;  /* this call's deadline; 0: config's */
 };
@@ -409,8 +433,10 @@ struct skiff_result {
     int64_t hash_revision;
     skiff_alarm_member *alarms;
     size_t n_alarms;
-    skiff_member *members;
+    skiff_member *members; /* member list; member add, remove and promote:
+                            * every member after the change */
     size_t n_members;
+    skiff_member member;     /* member add: the new member (its ID) */
     uint64_t snapshot_bytes; /* snapshot: bytes written to the fd */
     /* error details for a failed call (status < 0) */
     uint64_t leader_hint;      /* with SKIFF_ENOT_LEADER */
@@ -505,6 +531,47 @@ SKIFF_EXPORT int skiff_status(skiff_client *c, skiff_result *res);
  * its size.  The request timeout bounds the wait for each chunk, not the
  * whole transfer.  On error fd may hold a partial snapshot. */
 SKIFF_EXPORT int skiff_snapshot(skiff_client *c, int fd, uint64_t *bytes_out);
+
+/* ---- cluster membership --------------------------------------------------
+ * Blocking calls like the ones above (SKIFF_EWRONG_MODE on an asynchronous
+ * client, which uses skiff_do with the SKIFF_OP_MEMBER_* ops).  On 0 *res
+ * (may be NULL) holds the header and the members; on error the server's
+ * details.  None of the changes is re-sent after a broken connection:
+ * SKIFF_EUNKNOWN means it may have been applied (look with member list).
+ * Loop thread (the caller's). */
+
+/* Every member, including learners and members that have not started yet
+ * (name "" and no client URLs).  Errors as skiff_do_sync. */
+SKIFF_EXPORT int skiff_member_list(skiff_client *c, skiff_result *res);
+/* Adds a member with these peer URLs (n >= 1, borrowed during the call),
+ * as a non-voting learner when is_learner.  res->member has its ID.  Also
+ * -EINVAL (no URL), SKIFF_EMEMBER_EXISTS (a URL or the derived ID is
+ * taken), SKIFF_EUNHEALTHY_CLUSTER (a voter would leave too few members
+ * started for a quorum). */
+SKIFF_EXPORT int skiff_member_add(skiff_client *c, const char *const *peer_urls,
+                                  size_t n, int is_learner, skiff_result *res);
+/* Removes member `id`.  Also -EINVAL (id 0), SKIFF_EMEMBER_NOT_FOUND,
+ * SKIFF_EUNHEALTHY_CLUSTER. */
+SKIFF_EXPORT int skiff_member_remove(skiff_client *c, uint64_t id,
+                                     skiff_result *res);
+/* Promotes learner `id` to a voter.  Also -EINVAL (id 0),
+ * SKIFF_EMEMBER_NOT_FOUND, SKIFF_EMEMBER_NOT_LEARNER (a voter already),
+ * SKIFF_ELEARNER_NOT_READY (still behind the leader: try again later). */
+SKIFF_EXPORT int skiff_member_promote(skiff_client *c, uint64_t id,
+                                      skiff_result *res);
+/* Hands leadership to member `target`.  The request must reach the
+ * leader, so this finds it first: Status of each configured endpoint (on
+ * a short-lived connection to that endpoint alone), and when none of them
+ * is the leader, the leader's client URLs from member list.  If the
+ * leadership moves before the request arrives (NOT_LEADER) the search is
+ * repeated, twice at most.  *from_out (may be NULL) gets the leader the
+ * request was sent to.  The whole call is bounded by the request
+ * timeout.  0; -EINVAL (target 0); SKIFF_ENO_LEADER (no endpoint knows a
+ * leader, or the leader cannot be reached); SKIFF_ENOT_LEADER (leadership
+ * kept moving); SKIFF_EMEMBER_NOT_FOUND (target is not a member); or any
+ * error of skiff_do_sync. */
+SKIFF_EXPORT int skiff_move_leader(skiff_client *c, uint64_t target,
+                                   uint64_t *from_out, skiff_result *res);
 
 /* ---- watches --------------------------------------------------------------
  * A watch survives broken connections: the library re-creates it from the

@@ -107,6 +107,8 @@ struct skiff_client {
     int next_ep;
     cm_tls_ctx *tls;
     char *server_name;
+    char *ca_file, *cert_file, *key_file; /* copies, for create_like */
+    int insecure_skip_verify;
     int dial_timeout_ms;
     int request_timeout_ms;
     int backoff_min_ms, backoff_max_ms;
@@ -198,6 +200,12 @@ void skiff__ka_timer_cb(uv_timer_t *t);
 
 /* client.c */
 void skiff__maybe_finish_close(skiff_client *c);
+/* "host:port" (with https:// and [] as needed) of an endpoint. */
+void skiff__endpoint_str(const skiff_endpoint *ep, char *buf, size_t cap);
+/* A blocking client on `endpoint` alone with c's TLS settings and
+ * backoffs and this request timeout.  Errors as skiff_client_create. */
+int skiff__client_create_like(skiff_client *c, const char *endpoint,
+                              int timeout_ms, skiff_client **out);
 void skiff__poll_timer_cb(uv_timer_t *t);
 
 #endif

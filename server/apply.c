@@ -125,6 +125,7 @@ static void on_sweep(uv_timer_t *t)
     srv_reads_sweep(s);
     srv_snap_sweep(s);
     srv_move_leader_sweep(s);
+    srv_gone_sweep(s);
 }
 
 void srv_sweep_start(server *s)
@@ -379,13 +380,13 @@ static void apply_after(uv_work_t *w, int status)
         const kv_result *r = &s->results[i];
         if (r->skipped)
             continue;
-        if (r->op == SKIFFPB__COMMAND__OP_MEMBER_CHANGE && !r->code)
-            srv_membership_changed(s, r->reply.membership);
         if (s->refresh_pending && r->cmd_id == s->refresh_pending) {
             s->lease_ready = true;
             s->refresh_pending = 0;
         }
-        reply(s, r);
+        reply(s, r); /* before a change that may stop this member */
+        if (r->op == SKIFFPB__COMMAND__OP_MEMBER_CHANGE && !r->code)
+            srv_membership_changed(s, r->reply.membership);
     }
     s->m.proposals_committed += s->najob;
     if (s->najob && s->ajob[s->najob - 1].index > s->applied) {

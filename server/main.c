@@ -112,8 +112,12 @@ int srv_start(server *s)
     if (srv_node_start(s))
         return -1;
     Skiffpb__Membership *mb = NULL;
-    if (kv_membership_get(s->kv, &s->apply_arena, &mb) == 0)
-        srv_membership_changed(s, mb);
+    if (kv_membership_get(s->kv, &s->apply_arena, &mb) == 0) {
+        if (mb->n_members)
+            srv_membership_changed(s, mb);
+        else
+            srv_membership_seed(s); /* joining: no membership yet */
+    }
     cm_arena_reset(&s->apply_arena);
     if (srv_tls_setup(s))
         return -1;

@@ -20,6 +20,8 @@
 #include <stdio.h>
 #include <string.h>
 
+static void removed_stop(server *s, const char *why);
+
 #define LEARNER_READY_PERCENT 90
 #define MOVE_LEADER_TIMEOUT_MS 5000
 
@@ -78,17 +80,83 @@ void srv_membership_changed(server *s, const Skiffpb__Membership *m)
         bool kept = false;
         for (size_t k = 0; k < n; k++)
             kept |= now[k] == s->peers[i];
-        if (!kept)
+        if (kept)
+            continue;
+        /* The removed member may never learn of its removal from the log
+         * (the leader stops replicating to it at once): tell it, and
+         * forget its address only after the message had time to go. */
+        raft_msg note = {0};
+        srv_app_send(s, s->peers[i], APP_REMOVED, &note);
+        if (s->ngone < sizeof s->gone / sizeof s->gone[0]) {
+            s->gone[s->ngone].id = s->peers[i];
+            s->gone[s->ngone++].until = cm_mono_ms() + 5000;
+        } else {
             rt_peer_remove(s->t, s->peers[i]);
+        }
     }
     memcpy(s->peers, now, n * sizeof *now);
     s->npeers = n;
     if (self) {
         s->was_member = true;
     } else if (s->was_member) {
-        CM_WARN("this member was removed from the cluster; stopping",
-                "member-id=%016llx", (unsigned long long)s->member_id);
-        srv_stop(s);
+        removed_stop(s, "applied its own removal");
+    }
+}
+
+static void on_removed_timer(uv_timer_t *t)
+{
+    srv_stop(t->data);
+}
+
+/* Stops this member a moment later, so the replies already queued (the
+ * answer to its own removal among them) still go out. */
+static void removed_stop(server *s, const char *why)
+{
+    if (s->removed || s->stopping)
+        return;
+    s->removed = true;
+    CM_WARN("this member was removed from the cluster; stopping",
+            "member-id=%016llx how=\"%s\"", (unsigned long long)s->member_id,
+            why);
+    uv_timer_init(s->loop, &s->removed_timer);
+    s->removed_timer.data = s;
+    uv_timer_start(&s->removed_timer, on_removed_timer, 500, 0);
+}
+
+/* Drops the addresses of removed members once their notice had time to
+ * go out (called by the sweep). */
+void srv_gone_sweep(server *s)
+{
+    int64_t now = cm_mono_ms();
+    for (size_t i = 0; i < s->ngone;) {
+        bool back = false;
+        for (size_t k = 0; k < s->npeers; k++)
+            back |= s->peers[k] == s->gone[i].id;
+        if (now < s->gone[i].until) {
+            i++;
+            continue;
+        }
+        if (!back)
+            rt_peer_remove(s->t, s->gone[i].id);
+        s->gone[i] = s->gone[--s->ngone];
+    }
+}
+
+void srv_membership_seed(server *s)
+{
+    char spec[sizeof s->cfg.initial_cluster];
+    snprintf(spec, sizeof spec, "%s", s->cfg.initial_cluster);
+    char *save = NULL;
+    for (char *tok = strtok_r(spec, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(tok, '='), addr[200];
+        if (!eq || s->npeers == RAFT_MAX_MEMBERS)
+            continue;
+        uint64_t id = srv_member_id_of(s->cfg.initial_cluster_token, eq + 1);
+        if (id == s->member_id || peer_addr(eq + 1, addr, sizeof addr) ||
+            rt_peer_set(s->t, id, addr))
+            continue;
+        s->peers[s->npeers++] = id;
     }
 }
 
@@ -326,6 +394,15 @@ void srv_app_msg(server *s, const raft_msg *m)
     case APP_HASH_RESP:
         srv_corrupt_on_app(s, m);
         break;
+    case APP_REMOVED: {
+        /* Believe it only from a member of the cluster as we know it. */
+        bool known = false;
+        for (size_t i = 0; i < s->npeers; i++)
+            known |= s->peers[i] == m->from;
+        if (known)
+            removed_stop(s, "told by a member");
+        break;
+    }
     case APP_CONF_REJECT: {
         waiter *w = srv_waiter_take(s, m->hint);
         if (w) {

@@ -221,7 +221,13 @@ struct server {
     /* Membership as this member last applied it (member.c). */
     raft_id peers[RAFT_MAX_MEMBERS];
     size_t npeers;
-    bool was_member, published;
+    bool was_member, published, removed;
+    uv_timer_t removed_timer;
+    struct {
+        raft_id id;
+        int64_t until;
+    } gone[RAFT_MAX_MEMBERS];
+    size_t ngone;
 
     /* Corruption check (corrupt.c). */
     uv_timer_t ck_timer;
@@ -365,7 +371,9 @@ enum srv_app_kind {
     APP_HASH_REQ,          /* index: revision */
     APP_HASH_RESP,         /* index: revision, commit: hash, hint: compact
                               revision, reject: cannot answer */
+    APP_REMOVED,           /* you were removed from the cluster */
 };
+void srv_gone_sweep(server *s);
 void srv_corrupt_start(server *s);
 void srv_corrupt_check(server *s);
 void srv_corrupt_on_app(server *s, const raft_msg *m);
@@ -388,6 +396,9 @@ void srv_snap_sweep(server *s);
 void srv_snap_install_kick(server *s);
 /* Membership. */
 void srv_membership_changed(server *s, const Skiffpb__Membership *m);
+/* A joining member knows no membership until its first snapshot: it
+ * reaches the members named by --initial-cluster meanwhile. */
+void srv_membership_seed(server *s);
 int srv_member_request(conn *c, uint64_t stream, Skiffpb__Request *req);
 void srv_member_list(conn *c, uint64_t stream);
 void srv_member_reply(server *s, const waiter *w, const kv_result *r);

@@ -19,7 +19,9 @@
     XX(OBJ_EQUANTITY_FORMAT, -5500,                                            \
        "quantity must match <sign><digits>[.<digits>][suffix]")                \
     XX(OBJ_EQUANTITY_RANGE, -5501,                                             \
-       "quantity is outside the supported range (|q| <= 2^63-1)")
+       "quantity is outside the supported range (|q| <= 2^63-1)")         \
+    XX(OBJ_EDECODE, -5502, "manifest does not decode")                        \
+    XX(OBJ_EINVALID, -5503, "object is invalid")
 
 enum obj_errno {
 #define XX(name, val, msg) name = (val),

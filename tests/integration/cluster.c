@@ -72,22 +72,56 @@ void cl_poll_sleep(void)
     nanosleep(&ts, NULL);
 }
 
-/* A port nobody listens on right now.  Another process may take it before
- * skiffd binds it; the kernel hands out ephemeral ports in sequence, so
- * that race is rare enough for tests. */
+/* First port of the kernel's ephemeral range (outgoing connections take
+ * their local port from it). */
+static int ephemeral_low(void)
+{
+    int lo = 32768, hi;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f) {
+        if (fscanf(f, "%d %d", &lo, &hi) != 2)
+            lo = 32768;
+        fclose(f);
+    }
+    return lo;
+}
+
+static int port_taken_here(int port)
+{
+    for (int i = 0; i < G.n + 1 && i < CL_MAX; i++)
+        if (G.m[i].client_port == port || G.m[i].peer_port == port)
+            return 1;
+    return 0;
+}
+
+/* A port for a member to listen on, below the ephemeral range: a member
+ * restarted after SIGKILL binds its ports again, and in the meantime the
+ * hundreds of reconnecting clients and peers must not be able to take one
+ * as the local port of an outgoing connection.  Random (seeded per
+ * process) so parallel test processes rarely pick the same one, and
+ * checked free by binding it.  -1 if none found. */
 static int free_port(void)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t l = sizeof a;
-    int port = -1;
-    if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof a) &&
-        !getsockname(fd, (struct sockaddr *)&a, &l))
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned)getpid() ^ (unsigned)cl_now_ms();
+    int hi = ephemeral_low(), lo = hi > 12000 ? hi - 10000 : 1024;
+    for (int tries = 0; tries < 1000; tries++) {
+        int port = lo + (int)(rand_r(&seed) % (unsigned)(hi - lo));
+        if (port_taken_here(port))
+            continue;
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return -1;
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)port)};
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int ok = !bind(fd, (struct sockaddr *)&a, sizeof a);
         close(fd);
-    return port;
+        if (ok)
+            return port;
+    }
+    return -1;
 }
 
 static void rebuild_lists(void)

@@ -102,7 +102,8 @@ static void hdr_init(fs *s, Skiffpb__ResponseHeader *h, int64_t rev)
 {
     skiffpb__response_header__init(h);
     h->cluster_id = 7;
-    h->member_id = 1;
+    h->member_id =
+        atomic_load(&s->k.member_id) ? atomic_load(&s->k.member_id) : 1;
     h->revision = rev ? rev : s->rev;
     h->raft_term = 2;
 }
@@ -570,10 +571,61 @@ static int handle(fs *s, fconn *cn, uint64_t stream, const uint8_t *p, size_t n)
         hdr_init(s, &h, 0);
         st.header = &h;
         st.version = (char *)"fake-1";
-        st.leader = 1;
+        st.leader = atomic_load(&s->k.leader) ? atomic_load(&s->k.leader) : 1;
         st.dbsize = 4096;
         r.body_case = SKIFFPB__RESPONSE__BODY_STATUS;
         r.status = &st;
+        send_resp(cn, stream, &r);
+        break;
+    }
+    case SKIFFPB__REQUEST__BODY_MEMBER_ADD: {
+        /* Member 1 (this one) plus the new member 42. */
+        Skiffpb__Response r = SKIFFPB__RESPONSE__INIT;
+        Skiffpb__MemberAddResponse ma = SKIFFPB__MEMBER_ADD_RESPONSE__INIT;
+        Skiffpb__ResponseHeader h;
+        hdr_init(s, &h, 0);
+        Skiffpb__Member self = SKIFFPB__MEMBER__INIT,
+                        nw = SKIFFPB__MEMBER__INIT;
+        Skiffpb__Member *all[2] = {&self, &nw};
+        self.id = h.member_id;
+        self.name = (char *)"fake";
+        nw.id = 42;
+        nw.peerurls = q->member_add->peerurls;
+        nw.n_peerurls = q->member_add->n_peerurls;
+        nw.islearner = q->member_add->islearner;
+        ma.header = &h;
+        ma.member = &nw;
+        ma.members = all;
+        ma.n_members = 2;
+        r.body_case = SKIFFPB__RESPONSE__BODY_MEMBER_ADD;
+        r.member_add = &ma;
+        send_resp(cn, stream, &r);
+        break;
+    }
+    case SKIFFPB__REQUEST__BODY_MEMBER_REMOVE:
+        send_error(cn, stream, SKIFFPB__ERROR_CODE__MEMBER_NOT_FOUND, 0);
+        break;
+    case SKIFFPB__REQUEST__BODY_MOVE_LEADER: {
+        /* Like skiffd: only the leader takes it; others name the leader. */
+        Skiffpb__Response r = SKIFFPB__RESPONSE__INIT;
+        Skiffpb__ResponseHeader h;
+        hdr_init(s, &h, 0);
+        uint64_t lead = atomic_load(&s->k.leader);
+        lead = lead ? lead : 1;
+        if (lead != h.member_id) {
+            Skiffpb__Error e = SKIFFPB__ERROR__INIT;
+            e.code = SKIFFPB__ERROR_CODE__NOT_LEADER;
+            e.message = (char *)"not leader";
+            e.leader_hint = lead;
+            r.error = &e;
+            send_resp(cn, stream, &r);
+            break;
+        }
+        Skiffpb__MoveLeaderResponse ml = SKIFFPB__MOVE_LEADER_RESPONSE__INIT;
+        ml.header = &h;
+        atomic_fetch_add(&s->k.move_leaders, 1);
+        r.body_case = SKIFFPB__RESPONSE__BODY_MOVE_LEADER;
+        r.move_leader = &ml;
         send_resp(cn, stream, &r);
         break;
     }

@@ -14,16 +14,19 @@
 #include <stdint.h>
 
 typedef struct fs_knobs {
-    atomic_int no_leader;      /* answer the next N requests NO_LEADER */
-    atomic_int unavailable;    /* answer the next N requests UNAVAILABLE */
-    atomic_int drop_after_put; /* apply the next put, then drop all conns */
-    atomic_int drop_before;    /* drop all conns on the next N requests */
-    atomic_int silent;         /* never answer unary requests */
-    atomic_int sloppy_resume;  /* replay watches from start_revision - 1 */
-    atomic_llong compact_rev;  /* watches starting at or below: canceled */
+    atomic_int no_leader;          /* answer the next N requests NO_LEADER */
+    atomic_int unavailable;        /* answer the next N requests UNAVAILABLE */
+    atomic_int drop_after_put;     /* apply the next put, then drop all conns */
+    atomic_int drop_before;        /* drop all conns on the next N requests */
+    atomic_int silent;             /* never answer unary requests */
+    atomic_int sloppy_resume;      /* replay watches from start_revision - 1 */
+    atomic_llong compact_rev;      /* watches starting at or below: canceled */
     atomic_int compact_next_watch; /* cancel the next N watch creates as
                                     * compacted at the current revision */
+    atomic_ullong member_id;       /* this member's ID; 0: 1 */
+    atomic_ullong leader;          /* the leader it names; 0: 1 (itself) */
     /* counters */
+    atomic_int move_leaders; /* MoveLeader requests accepted */
     atomic_int requests;
     atomic_int puts;
     atomic_int keepalives;

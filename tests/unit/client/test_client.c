@@ -87,6 +87,13 @@ static void test_errors(void **state)
     assert_null(skiff_err_wire_name(SKIFF_EUNKNOWN));
     assert_string_equal(skiff_err_name(-ECONNREFUSED), "ECONNREFUSED");
     assert_non_null(strstr(skiff_strerror(SKIFF_EUNKNOWN), "unknown"));
+    /* The membership codes follow the wire's numbering. */
+    assert_int_equal(SKIFF_EMEMBER_EXISTS, -6030);
+    assert_int_equal(SKIFF_EUNHEALTHY_CLUSTER, -6034);
+    assert_string_equal(skiff_err_wire_name(SKIFF_EMEMBER_NOT_FOUND),
+                        "MEMBER_NOT_FOUND");
+    assert_string_equal(skiff_err_wire_name(SKIFF_ELEARNER_NOT_READY),
+                        "LEARNER_NOT_READY");
 
     uint8_t buf[8];
     skiff_op op = {.type = SKIFF_OP_RANGE, .key = "abc", .key_len = 3};
@@ -206,10 +213,22 @@ static void test_retry_no_leader(void **state)
     /* By name this time, through the resolver. */
     snprintf(f->ep, sizeof f->ep, "http://localhost:%d", fs_port(f->srv));
     skiff_client *cl = blocking(f);
-    atomic_store(&f->k->no_leader, 3);
     assert_int_equal(skiff_put(cl, "k", 1, "v", 1, 0, NULL), 0);
-    assert_int_equal(atomic_load(&f->k->requests), 4);
+    /* A read is safe to repeat: sent until a member has a leader. */
+    atomic_store(&f->k->no_leader, 3);
+    skiff_result r;
+    assert_int_equal(skiff_get(cl, "k", 1, &r), 0);
+    assert_int_equal(r.n_kvs, 1);
+    skiff_result_free(&r);
+    assert_int_equal(atomic_load(&f->k->requests), 5);
+    /* A write is not: the member may have forwarded it before it lost
+     * the leader, so the caller gets the answer instead of a resend. */
+    atomic_store(&f->k->no_leader, 1);
+    assert_int_equal(skiff_put(cl, "k", 1, "v2", 2, 0, &r), SKIFF_ENO_LEADER);
+    skiff_result_free(&r);
+    assert_int_equal(atomic_load(&f->k->requests), 6);
     assert_int_equal(atomic_load(&f->k->puts), 1);
+    assert_non_null(strstr(skiff_client_errmsg(cl), "NO_LEADER"));
     skiff_client_destroy(cl);
 }
 
@@ -286,8 +305,9 @@ static void test_no_endpoint(void **state)
 static void test_failover(void **state)
 {
     fx *f = *state;
-    /* Two members: the first says UNAVAILABLE to everything, so the
-     * client must move to the second and retry there. */
+    /* Two members: the first says UNAVAILABLE to everything.  Reads move
+     * to the second and are retried there; a write is answered with the
+     * error (never re-sent), and the next write goes to the second. */
     fs *bad = fs_start();
     atomic_store(&fs_knobs_of(bad)->unavailable, 1000000);
     char ep2[64];
@@ -300,13 +320,105 @@ static void test_failover(void **state)
         skiff_client *cl;
         assert_int_equal(skiff_client_create(&cl, &c), 0);
         for (int i = 0; i < 3; i++)
-            assert_int_equal(skiff_put(cl, "k", 1, "v", 1, 0, NULL), 0);
+            assert_int_equal(skiff_get(cl, "k", 1, NULL), 0);
         skiff_client_destroy(cl);
     }
-    assert_int_equal(atomic_load(&f->k->puts), 6);
-    assert_true(atomic_load(&fs_knobs_of(bad)->requests) >= 1);
+    int bad_reqs = atomic_load(&fs_knobs_of(bad)->requests);
+    assert_true(bad_reqs >= 1);
+    const char *eps[2] = {ep2, f->ep};
+    skiff_config c = cfg_of(f);
+    c.endpoints = eps;
+    c.n_endpoints = 2;
+    skiff_client *cl;
+    assert_int_equal(skiff_client_create(&cl, &c), 0);
+    assert_int_equal(skiff_put(cl, "k", 1, "v", 1, 0, NULL),
+                     SKIFF_EUNAVAILABLE);
+    assert_int_equal(atomic_load(&fs_knobs_of(bad)->requests), bad_reqs + 1);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(skiff_put(cl, "k", 1, "v", 1, 0, NULL), 0);
+    skiff_client_destroy(cl);
+    assert_int_equal(atomic_load(&f->k->puts), 3);
+    assert_int_equal(atomic_load(&fs_knobs_of(bad)->requests), bad_reqs + 1);
     assert_int_equal(atomic_load(&fs_knobs_of(bad)->puts), 0);
     fs_stop(bad);
+}
+
+static void test_members(void **state)
+{
+    fx *f = *state;
+    skiff_client *cl = blocking(f);
+    const char *urls[] = {"http://127.0.0.1:2390"};
+    skiff_result r;
+    assert_int_equal(skiff_member_add(cl, urls, 1, 1, &r), 0);
+    assert_int_equal(r.member.id, 42);
+    assert_true(r.member.is_learner);
+    assert_int_equal(r.member.n_peer_urls, 1);
+    assert_string_equal(r.member.peer_urls[0], urls[0]);
+    assert_int_equal(r.n_members, 2);
+    assert_string_equal(r.members[0].name, "fake");
+    assert_int_equal(r.members[1].id, 42);
+    assert_int_equal(r.header.cluster_id, 7);
+    skiff_result_free(&r);
+    assert_int_equal(skiff_member_remove(cl, 5, &r), SKIFF_EMEMBER_NOT_FOUND);
+    skiff_result_free(&r);
+    assert_non_null(strstr(skiff_client_errmsg(cl), "MEMBER_NOT_FOUND"));
+    /* A membership change whose connection breaks is not sent again. */
+    int before = atomic_load(&f->k->requests);
+    atomic_store(&f->k->drop_before, 1);
+    assert_int_equal(skiff_member_add(cl, urls, 1, 0, NULL), SKIFF_EUNKNOWN);
+    assert_int_equal(atomic_load(&f->k->requests), before + 1);
+    skiff_client_destroy(cl);
+}
+
+static void test_move_leader(void **state)
+{
+    fx *f = *state;
+    /* Two members; the second listed (f->srv, ID 1) is the leader.  The
+     * request must reach it even though the client's connection starts at
+     * the follower, which would answer NOT_LEADER. */
+    fs *fol = fs_start();
+    fs_knobs *fk = fs_knobs_of(fol);
+    atomic_store(&fk->member_id, 2);
+    atomic_store(&fk->leader, 1);
+    char ep2[64];
+    snprintf(ep2, sizeof ep2, "127.0.0.1:%d", fs_port(fol));
+    const char *eps[2] = {ep2, f->ep};
+    skiff_config c = cfg_of(f);
+    c.endpoints = eps;
+    c.n_endpoints = 2;
+    skiff_client *cl;
+    assert_int_equal(skiff_client_create(&cl, &c), 0);
+    uint64_t from = 0;
+    skiff_result r;
+    assert_int_equal(skiff_move_leader(cl, 2, &from, &r), 0);
+    assert_int_equal(from, 1);
+    assert_int_equal(r.header.member_id, 1);
+    skiff_result_free(&r);
+    assert_int_equal(atomic_load(&f->k->move_leaders), 1);
+    assert_int_equal(atomic_load(&fk->move_leaders), 0);
+    /* Sent to the follower with skiff_do_sync, NOT_LEADER comes back with
+     * the hint instead of being retried until the deadline. */
+    skiff_client *one;
+    skiff_config c1 = cfg_of(f);
+    c1.endpoints = eps;
+    assert_int_equal(skiff_client_create(&one, &c1), 0);
+    skiff_op op = {.type = SKIFF_OP_MOVE_LEADER, .member_id = 2};
+    assert_int_equal(skiff_do_sync(one, &op, &r), SKIFF_ENOT_LEADER);
+    assert_int_equal(r.leader_hint, 1);
+    skiff_result_free(&r);
+    /* Bad input never reaches a member. */
+    assert_int_equal(skiff_move_leader(one, 0, NULL, NULL), -EINVAL);
+    assert_int_equal(skiff_member_remove(one, 0, NULL), -EINVAL);
+    assert_int_equal(skiff_member_promote(one, 0, NULL), -EINVAL);
+    assert_int_equal(skiff_member_add(one, NULL, 0, 1, NULL), -EINVAL);
+    skiff_client_destroy(one);
+    /* No endpoint is the leader and the one named is unknown to member
+     * list (the fake does not implement it): a clear error, no request. */
+    atomic_store(&f->k->leader, 3);
+    assert_true(skiff_move_leader(cl, 2, NULL, NULL) < 0);
+    assert_int_equal(atomic_load(&f->k->move_leaders), 1);
+    skiff_client_destroy(cl);
+    fs_stop(fol);
 }
 
 /* ---- watches ------------------------------------------------------------- */
@@ -679,6 +791,37 @@ static void test_alloc_failures(void **state)
     assert_true(succeeded);
 }
 
+/* skiff_move_leader opens and closes clients of its own: under allocation
+ * failures it must return an error and leak nothing. */
+static void test_alloc_failures_move_leader(void **state)
+{
+    fx *f = *state;
+    int succeeded = 0;
+    for (long n = 0; n < 600 && !succeeded; n++) {
+        long before = tu_alloc_failures();
+        tu_alloc_fail_after(n);
+        skiff_config c = cfg_of(f);
+        c.request_timeout_ms = 1000;
+        skiff_client *cl = NULL;
+        int rc = skiff_client_create(&cl, &c);
+        if (rc == 0) {
+            uint64_t from = 0;
+            rc = skiff_move_leader(cl, 2, &from, NULL);
+            if (rc == 0)
+                assert_int_equal(from, 1);
+            skiff_client_destroy(cl);
+        }
+        succeeded = rc == 0 && tu_alloc_failures() == before;
+        tu_alloc_fail_after(-1);
+        if (rc != 0)
+            assert_true(rc == -ENOMEM || rc == SKIFF_EUNKNOWN ||
+                        rc == SKIFF_EDEADLINE || rc == SKIFF_ENOENDPOINT ||
+                        rc == SKIFF_ENO_LEADER);
+        assert_int_equal(tu_alloc_outstanding(), 0);
+    }
+    assert_true(succeeded);
+}
+
 /* The watch and keep-alive paths under allocation failures: every
  * failure must surface as an error or a retry, never a leak or a crash. */
 static void test_alloc_failures_watch(void **state)
@@ -731,12 +874,16 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_deadline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_endpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failover, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_members, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_move_leader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_resume, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_compacted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_keepalive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_informer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_many, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alloc_failures, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alloc_failures_move_leader, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_alloc_failures_watch, setup,
                                         teardown),
     };
