@@ -84,7 +84,8 @@ static void persist_after(uv_work_t *w, int status)
     for (size_t i = 0; i < s->npjob; i++) {
         pbatch *b = &s->pjob[i];
         for (size_t k = 0; k < b->nmsgs; k++)
-            rt_send(s->t, &b->msgs[k]);
+            if (s->t) /* gone once a shutdown closed the transport */
+                rt_send(s->t, &b->msgs[k]);
         uint64_t last = 0, term = 0;
         if (b->has_snap) {
             last = b->snap.index;
@@ -398,7 +399,8 @@ int srv_app_send(server *s, raft_id to, uint32_t kind, raft_msg *m)
     m->from = s->member_id;
     m->to = to;
     m->term = s->term;
-    return rt_send(s->t, m);
+    /* Pool jobs can finish after a shutdown closed the transport. */
+    return s->t ? rt_send(s->t, m) : CM_EINVAL;
 }
 
 static int tls_configs(server *s)
