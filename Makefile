@@ -24,7 +24,9 @@ build: deps
 	cmake -S . -B $(REL_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(REL_DIR) -j $(JOBS)
 
-test: deps
+# The optimised build too: what `make demo` runs must build cleanly, and
+# -O2 sees warnings the debug build does not.
+test: deps build
 	cmake -S . -B $(TEST_DIR) -DCMAKE_BUILD_TYPE=Debug -DSKIFF_SANITIZE=ON \
 	      -DSKIFF_UNSAFE_SWITCHES=ON >/dev/null
 	cmake --build $(TEST_DIR) -j $(JOBS)

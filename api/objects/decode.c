@@ -191,11 +191,20 @@ static int oom(dec *d)
     return -ENOMEM;
 }
 
-static size_t push(dec *d, const char *fmt, const char *s, size_t i)
+/* Appends a path element (truncated silently when the path is full). */
+static size_t push_str(dec *d, const char *fmt, const char *s)
 {
     size_t old = d->plen;
-    int w = s ? snprintf(d->path + old, sizeof d->path - old, fmt, s)
-              : snprintf(d->path + old, sizeof d->path - old, fmt, i);
+    int w = snprintf(d->path + old, sizeof d->path - old, fmt, s);
+    (void)w;
+    d->plen = strlen(d->path);
+    return old;
+}
+
+static size_t push_idx(dec *d, size_t i)
+{
+    size_t old = d->plen;
+    int w = snprintf(d->path + old, sizeof d->path - old, "[%zu]", i);
     (void)w;
     d->plen = strlen(d->path);
     return old;
@@ -203,7 +212,7 @@ static size_t push(dec *d, const char *fmt, const char *s, size_t i)
 
 static size_t push_key(dec *d, const char *key)
 {
-    return push(d, d->plen ? ".%s" : "%s", key, 0);
+    return push_str(d, d->plen ? ".%s" : "%s", key);
 }
 
 static void pop(dec *d, size_t old)
@@ -440,7 +449,7 @@ static int dec_map(dec *d, const ProtobufCFieldDescriptor *f, yaml_node_t *v,
         if (k->type != YAML_SCALAR_NODE || is_null(k))
             return fail(d, k, "keys must be strings");
         const char *key = scalar_text(k);
-        size_t old = push(d, "[%s]", key, 0);
+        size_t old = push_str(d, "[%s]", key);
         if (strlen(key) != k->data.scalar.length)
             return fail(d, k, "keys must not contain NUL");
         if (i == dup)
@@ -488,7 +497,7 @@ static int dec_field(dec *d, ProtobufCMessage *m,
         yaml_node_t *e = yaml_document_get_node(d->doc, it[i]);
         if (!e)
             return fail(d, v, "malformed list");
-        size_t old = push(d, "[%zu]", NULL, i);
+        size_t old = push_idx(d, i);
         if (is_null(e))
             return wrong_type(d, e,
                               f->type == PROTOBUF_C_TYPE_MESSAGE ? "a mapping"
