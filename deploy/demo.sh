@@ -151,7 +151,8 @@ hashes=$(ctl endpoint hashkv --cluster -w json | grep -o '"hash":[0-9]*' | sort 
 echo "-> same raft applied index and the same HashKV on all three members"
 
 heading "Stop the cluster"
-kill -9 "$watcher" 2>/dev/null || true
+# The watcher is done; end it quietly (wait swallows bash's "Killed").
+{ kill -9 "$watcher" && wait "$watcher"; } 2>/dev/null || true
 watcher=0
 for i in 0 1 2; do kill -TERM "${mpid[$i]}" 2>/dev/null || true; done
 for i in 0 1 2; do wait "${mpid[$i]}" 2>/dev/null || true; mpid[$i]=0; done
