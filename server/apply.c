@@ -385,6 +385,7 @@ static void apply_after(uv_work_t *w, int status)
             s->refresh_pending = 0;
         }
         reply(s, r); /* before a change that may stop this member */
+        s->applied_now = r->index;
         if (r->op == SKIFFPB__COMMAND__OP_MEMBER_CHANGE && !r->code)
             srv_membership_changed(s, r->reply.membership);
     }

@@ -86,6 +86,7 @@ void srv_membership_changed(server *s, const Skiffpb__Membership *m)
          * (the leader stops replicating to it at once): tell it, and
          * forget its address only after the message had time to go. */
         raft_msg note = {0};
+        note.index = s->applied_now; /* the removal's index */
         srv_app_send(s, s->peers[i], APP_REMOVED, &note);
         if (s->ngone < sizeof s->gone / sizeof s->gone[0]) {
             s->gone[s->ngone].id = s->peers[i];
@@ -395,11 +396,15 @@ void srv_app_msg(server *s, const raft_msg *m)
         srv_corrupt_on_app(s, m);
         break;
     case APP_REMOVED: {
-        /* Believe it only from a member of the cluster as we know it. */
+        /* Believe it only from a member of the cluster as we know it, and
+         * only about a removal this member has not applied past: a member
+         * removed and added again under the same id (same peer URL) must
+         * not stop on a notice meant for its previous life, which also
+         * covers a fresh member that has not seen the cluster yet. */
         bool known = false;
         for (size_t i = 0; i < s->npeers; i++)
             known |= s->peers[i] == m->from;
-        if (known)
+        if (known && s->was_member && m->index > s->applied)
             removed_stop(s, "told by a member");
         break;
     }

@@ -194,6 +194,7 @@ struct server {
     int apply_rc;
     uint64_t apply_ns;
     uint64_t applied;        /* last index applied to the store */
+    uint64_t applied_now;    /* index of the entry being handled */
     uint64_t applied_term;   /* term of that entry */
     uint64_t compacted;      /* last raft_compact index */
     bool compacting;

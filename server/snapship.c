@@ -386,6 +386,7 @@ static void install_after(uv_work_t *w, int status)
                     (unsigned long long)st.applied_index,
                     (long long)st.revision);
             s->applied = st.applied_index;
+            s->applied_now = st.applied_index;
             watch_hub_jump(s->hub, st.revision);
             srv_watch_kick(s);
             cm_arena a = {.chunk_sz = 16384};
