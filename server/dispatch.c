@@ -17,7 +17,7 @@ static void free_arena(cm_arena *a)
     cm_free(a);
 }
 
-static int propose_op(conn *c, uint64_t stream, Skiffpb__Request *req)
+int srv_propose_request(conn *c, uint64_t stream, Skiffpb__Request *req)
 {
     Skiffpb__Command cmd = SKIFFPB__COMMAND__INIT;
     switch (req->body_case) {
@@ -77,7 +77,17 @@ void srv_dispatch(conn *c, uint64_t stream, Skiffpb__Request *req,
     case SKIFFPB__REQUEST__BODY_LEASE_GRANT:
     case SKIFFPB__REQUEST__BODY_LEASE_REVOKE:
     case SKIFFPB__REQUEST__BODY_LEASE_KEEPALIVE:
-        rc = propose_op(c, stream, req);
+        if (srv_admit_needed(req)) {
+            /* Objects go through admission first (admit.c), which takes
+             * the request and its arena. */
+            if ((rc = srv_admit_start(c, stream, req, a)) == 0)
+                return;
+            free_arena(a);
+            conn_send_code(c, stream, SKIFFPB__ERROR_CODE__UNAVAILABLE,
+                           cm_strerror(rc), 0);
+            return;
+        }
+        rc = srv_propose_request(c, stream, req);
         free_arena(a);
         if (rc)
             conn_send_code(c, stream,

@@ -407,6 +407,14 @@ void srv_leader_changed(server *s);
 void srv_move_leader_sweep(server *s);
 int srv_propose_conf(server *s, const uint8_t *cmd, size_t len);
 uint64_t srv_member_id_of(const char *token, const char *peer_url);
+/* Packs a write request as a Command and proposes it. */
+int srv_propose_request(conn *c, uint64_t stream, Skiffpb__Request *req);
+/* Admission of object writes (admit.c): whether `req` writes under
+ * /registry/, and the pool job that admits and then proposes it (takes
+ * req and its arena on 0). */
+bool srv_admit_needed(const Skiffpb__Request *req);
+int srv_admit_start(conn *c, uint64_t stream, Skiffpb__Request *req,
+                    cm_arena *a);
 /* Runs a read in the thread pool and replies. */
 int srv_read(conn *c, uint64_t stream, Skiffpb__Request *req, cm_arena *a);
 void srv_snapshot_pump(conn *c);
