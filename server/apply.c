@@ -146,7 +146,7 @@ waiter *srv_waiter_add(server *s, conn *c, uint64_t stream, int op,
     else if (!(w = cm_malloc(sizeof *w)))
         return NULL;
     cmd->id = ++s->next_cmd_id;
-    cmd->time_ms = cm_now_ms();
+    cmd->time_ms = srv_clock_ms(s);
     *w = (waiter){cmd->id, c, stream, c ? c->gen : 0, op, lease_id,
                   cm_mono_ms() + REQUEST_TIMEOUT_MS, false, s->term, NULL};
     waiter **b = bucket(s, cmd->id);

@@ -96,8 +96,15 @@ static int listen_clients(server *s)
     return 0;
 }
 
+int64_t srv_clock_ms(const server *s)
+{
+    return s->wall0 + (cm_mono_ms() - s->mono0);
+}
+
 int srv_start(server *s)
 {
+    s->wall0 = cm_now_ms();
+    s->mono0 = cm_mono_ms();
     srv_config *c = &s->cfg;
     s->apply_arena.chunk_sz = 1 << 20;
     if (srv_boot(s))

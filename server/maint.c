@@ -26,7 +26,7 @@ void srv_lease_tick(uv_timer_t *t)
         return;
     int64_t ids[32];
     size_t n = 0;
-    if (kv_lease_expired(s->kv, cm_now_ms(), ids, 32, &n))
+    if (kv_lease_expired(s->kv, srv_clock_ms(s), ids, 32, &n))
         return;
     for (size_t i = 0; i < n; i++) {
         bool busy = false;

@@ -365,7 +365,7 @@ void srv_app_msg(server *s, const raft_msg *m)
             size_t len[256];
             for (size_t i = 0; i < m->n_entries; i += 256) {
                 size_t k = m->n_entries - i < 256 ? m->n_entries - i : 256;
-                int64_t now = cm_now_ms();
+                int64_t now = srv_clock_ms(s);
                 for (size_t j = 0; j < k; j++) {
                     /* The payload blob is this message's own copy. */
                     restamp((uint8_t *)m->entries[i + j].buf,

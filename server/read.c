@@ -136,7 +136,7 @@ static void read_work(uv_work_t *w)
         break;
     case SKIFFPB__REQUEST__BODY_LEASE_TTL:
         j->rc = kv_lease_ttl(s->kv, q->lease_ttl->id, q->lease_ttl->keys,
-                             cm_now_ms(), j->a, &j->resp.lease_ttl);
+                             srv_clock_ms(s), j->a, &j->resp.lease_ttl);
         if (!j->rc) {
             j->resp.body_case = SKIFFPB__RESPONSE__BODY_LEASE_TTL;
             conn_fill_header(s, j->resp.lease_ttl->header, 0);

@@ -126,6 +126,7 @@ typedef struct metrics {
 struct server {
     uv_loop_t *loop;
     srv_config cfg;
+    int64_t wall0, mono0; /* srv_clock_ms's base */
     kv_store *kv;
     watch_hub *hub;
     uint64_t cluster_id, member_id;
@@ -264,6 +265,13 @@ struct server {
     size_t nconns;
     metrics m;
 };
+
+/* The clock of lease time: the wall clock read once at start, advanced by
+ * the monotonic clock.  Lease expiry is decided by the leader against the
+ * times its commands carry, so a wall-clock step (NTP, an operator, a
+ * fault test) on the leader must not expire leases early or late; a new
+ * leader refreshes every lease against its own clock first anyway. */
+int64_t srv_clock_ms(const server *s);
 
 int srv_start(server *s);
 /* Starts a graceful stop: no new connections, in-flight applies finish,
