@@ -70,3 +70,14 @@ sim: deps
 	cmake -S . -B $(REL_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 	cmake --build $(REL_DIR) -j $(JOBS) --target raft_sim
 	$(REL_DIR)/tests/sim/raft_sim -s $(SEED) -c $(SEEDS) -k 20000
+
+# make jepsen: the long fault-injection suite (docs/jepsen.md): every
+# workload under every nemesis on 5 members, plus the unsafe-switch
+# checks.  Needs root.  Hours, not minutes.
+JEPSEN_DIR := build/jepsen
+.PHONY: jepsen
+jepsen: deps
+	cmake -S . -B $(JEPSEN_DIR) -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	      -DSKIFF_UNSAFE_SWITCHES=ON >/dev/null
+	cmake --build $(JEPSEN_DIR) -j $(JOBS) --target jepsen-run
+	jepsen/suite.sh long $(JEPSEN_DIR)/jepsen/jepsen-run

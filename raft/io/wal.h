@@ -29,7 +29,7 @@
  * Codes in the -4500..-4599 block of raft's range.  wal_err_init registers
  * them with cm_err_register (wal_open calls it). */
 #define WAL_ERRNO_MAP(XX)                                                      \
-    XX(WAL_ECORRUPT, -4500, "WAL is damaged before its last segment")          \
+    XX(WAL_ECORRUPT, -4500, "WAL is damaged (not a torn write)")          \
     XX(WAL_EMISSING, -4501, "a WAL segment is missing")                        \
     XX(WAL_EINVAL, -4502, "invalid WAL argument")                              \
     XX(WAL_EFAILED, -4503, "WAL failed earlier and must be reopened")          \
