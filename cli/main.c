@@ -16,6 +16,7 @@
  * status`, `endpoint health`, ...) create one client per endpoint.
  */
 #include "cli_int.h"
+#include "obj_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -62,6 +63,17 @@ static const char usage_text[] =
     "\tsnapshot status\t\tGets backend snapshot status of a file\n"
     "\tcheck perf\t\tCheck the performance of the cluster\n"
     "\tversion\t\t\tPrints the version of skiffctl\n\n"
+    "OBJECT COMMANDS (kubectl's):\n"
+    "\tapply -f FILE|DIR|-\tCreates or updates objects from manifests\n"
+    "\tcreate -f, replace -f\tCreates / replaces objects\n"
+    "\tget KIND [NAME]\t\tLists objects (-n, -A, -l, -o wide|yaml|json|name)\n"
+    "\tdescribe KIND NAME\tShows an object and its events\n"
+    "\tdelete\t\t\tDeletes objects (-f, KIND NAME, KIND -l SELECTOR)\n"
+    "\tlabel, annotate\t\tEdits labels / annotations (k=v, k-)\n"
+    "\tscale\t\t\tSets --replicas of a workload\n"
+    "\ttaint nodes NAME\tAdds (k=v:Effect) or removes (k-) taints\n"
+    "\tcordon, uncordon\tMarks a node (un)schedulable\n"
+    "\tapi-resources\t\tLists the kinds skiff serves\n\n"
     "GLOBAL FLAGS:\n"
     "\t--endpoints=127.0.0.1:2379\tgRPC-style endpoints, comma separated\n"
     "\t--cacert, --cert, --key\t\tTLS files\n"
@@ -448,7 +460,7 @@ static int cmd_version(ctl *x, int argc, char **argv)
 
 static const command commands[] = {
     {"put", cmd_put, NULL},
-    {"get", cmd_get, NULL},
+    {"get", cmd_obj_get_or_kv, NULL}, /* objects when given a kind */
     {"del", cmd_del, NULL},
     {"txn", cmd_txn, NULL},
     {"compaction", cmd_compaction, NULL},
@@ -462,6 +474,19 @@ static const command commands[] = {
     {"snapshot", NULL, cmd_snapshot},
     {"check", NULL, cmd_check},
     {"version", cmd_version, NULL},
+    /* kubectl's object commands (obj_*.c) */
+    {"apply", cmd_obj_apply, NULL},
+    {"create", cmd_obj_create, NULL},
+    {"replace", cmd_obj_replace, NULL},
+    {"delete", cmd_obj_delete, NULL},
+    {"describe", cmd_obj_describe, NULL},
+    {"label", cmd_obj_label, NULL},
+    {"annotate", cmd_obj_annotate, NULL},
+    {"scale", cmd_obj_scale, NULL},
+    {"taint", cmd_obj_taint, NULL},
+    {"cordon", cmd_obj_cordon, NULL},
+    {"uncordon", cmd_obj_uncordon, NULL},
+    {"api-resources", cmd_obj_api_resources, NULL},
 };
 
 /* 1 when -h or --help is among the arguments. */

@@ -157,7 +157,7 @@ static void partition(jr_run *r, jr_rng *g, fault *f)
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
             grid[i][j] = 1;
-    int perm[JR_MAX_NODES];
+    int perm[JR_MAX_NODES] = {0};
     for (int i = 0; i < n; i++)
         perm[i] = i;
     for (int i = n - 1; i > 0; i--) {

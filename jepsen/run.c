@@ -437,10 +437,11 @@ int main(int argc, char **argv)
 
     /* results.json: the checker's result plus the end-of-run checks. */
     char p[PATH_MAX + 32];
-    snprintf(p, sizeof p, "%s/checker.json", r->dir);
+    if (snprintf(p, sizeof p, "%s/checker.json", r->dir) >= (int)sizeof p)
+        p[0] = 0; /* a run dir that long cannot exist (PATH_MAX) */
     static char cj[1 << 20];
     size_t cl = 0;
-    FILE *f = fopen(p, "r");
+    FILE *f = p[0] ? fopen(p, "r") : NULL;
     if (f) {
         cl = fread(cj, 1, sizeof cj - 1, f);
         fclose(f);
@@ -450,8 +451,9 @@ int main(int argc, char **argv)
         cj[--cl] = 0;
     int invalid = crc == 1 || !r->final_ok;
     const char *valid = invalid ? "false" : crc == 0 ? "true" : "\"unknown\"";
-    snprintf(p, sizeof p, "%s/results.json", r->dir);
-    f = fopen(p, "w");
+    if (snprintf(p, sizeof p, "%s/results.json", r->dir) >= (int)sizeof p)
+        p[0] = 0;
+    f = p[0] ? fopen(p, "w") : NULL;
     if (f) {
         fprintf(f,
                 "{\"valid\":%s,\"workload\":\"%s\",\"nemesis\":\"%s\","

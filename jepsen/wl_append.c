@@ -55,7 +55,7 @@ static size_t body_of(char *b, size_t cap, const mop *m, int n,
 static void op(jr_worker *w)
 {
     jr_run *r = w->run;
-    mop m[MAXMOPS];
+    mop m[MAXMOPS] = {0};
     int n = 1 + jr_randn(&w->rng, MAXMOPS);
     for (int i = 0; i < n; i++) {
         m[i].append = jr_randn(&w->rng, 2);

@@ -244,9 +244,11 @@ static void synced(int fd)
     if (fd < 0 || fd >= MAXFD || !fd_file[fd])
         return;
     struct stat st;
+    int ok = fstat(fd, &st) == 0;
+    uint64_t size = ok ? (uint64_t)st.st_size : 0;
     pthread_mutex_lock(&mu);
-    if (!fstat(fd, &st))
-        reset(&files[fd_file[fd] - 1], (uint64_t)st.st_size);
+    if (ok)
+        reset(&files[fd_file[fd] - 1], size);
     pthread_mutex_unlock(&mu);
 }
 
