@@ -492,24 +492,24 @@ static void inf_cb(skiff_informer *inf, int status, skiff_informer_event ev,
 static void test_informer(void **state)
 {
     fx *f = *state;
-    put(f, "/registry/pods/a", "1");
-    put(f, "/registry/pods/b", "2");
-    put(f, "/registry/nodes/n", "3");
+    put(f, "/informed/pods/a", "1");
+    put(f, "/informed/pods/b", "2");
+    put(f, "/informed/nodes/n", "3");
     ictx x = {0};
     skiff_informer *inf;
-    OK(skiff_informer_start(f->c, &inf, "/registry/pods/", 15, inf_cb, &x));
+    OK(skiff_informer_start(f->c, &inf, "/informed/pods/", 15, inf_cb, &x));
     POLL_UNTIL(x.synced);
     assert_int_equal(x.add, 2);
-    put(f, "/registry/pods/c", "3");
-    put(f, "/registry/pods/a", "4");
-    OK(skiff_delete(f->c, "/registry/pods/b", 16, NULL, 0, NULL));
-    int64_t last = put(f, "/registry/nodes/m", "x");
+    put(f, "/informed/pods/c", "3");
+    put(f, "/informed/pods/a", "4");
+    OK(skiff_delete(f->c, "/informed/pods/b", 16, NULL, 0, NULL));
+    int64_t last = put(f, "/informed/nodes/m", "x");
     /* The informer is current once it has seen the last revision. */
     POLL_UNTIL(x.del >= 1 && skiff_informer_revision(inf) >= last - 1);
     assert_int_equal(x.add, 3);
     assert_int_equal(x.upd, 1);
     assert_int_equal(skiff_informer_len(inf), 2);
-    const skiff_kv *kv = skiff_informer_get(inf, "/registry/pods/a", 16);
+    const skiff_kv *kv = skiff_informer_get(inf, "/informed/pods/a", 16);
     assert_non_null(kv);
     assert_memory_equal(kv->value, "4", 1);
     skiff_informer_close(inf);
