@@ -29,6 +29,7 @@
 #include <openssl/x509.h>
 
 #include "cm.h"
+#include "rbac_int.h"
 
 #define TOKEN_FILE_MAX                                                         \
     (16u << 20) /* a token file is small; refuse a huge one */
@@ -533,8 +534,8 @@ int authn_tokens_parse(const char *buf, size_t len, const char *name,
     return 0;
 }
 
-int authn_tokens_load(const char *path, authn_tokens **out, char *errmsg,
-                      size_t errcap)
+int rbac__read_file(const char *path, size_t max, int too_big, cm_buf *out,
+                    char *errmsg, size_t errcap)
 {
     FILE *f = fopen(path, "rb");
     if (!f) {
@@ -543,32 +544,39 @@ int authn_tokens_load(const char *path, authn_tokens **out, char *errmsg,
             snprintf(errmsg, errcap, "%s: %s", path, strerror(e));
         return -e;
     }
-    cm_buf b = {0};
     char chunk[4096];
     size_t n;
     int rc = 0;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (b.len + n > TOKEN_FILE_MAX) {
-            rc = AUTHN_EFORMAT;
+        if (out->len + n > max) {
+            rc = too_big;
             if (errmsg && errcap)
-                snprintf(errmsg, errcap, "%s: larger than %u bytes", path,
-                         TOKEN_FILE_MAX);
-            goto out;
+                snprintf(errmsg, errcap, "%s: larger than %zu bytes", path,
+                         max);
+            break;
         }
-        if ((rc = cm_buf_append(&b, chunk, n)) != 0)
-            goto out;
+        if ((rc = cm_buf_append(out, chunk, n)) != 0)
+            break;
     }
-    if (ferror(f)) {
+    if (!rc && ferror(f)) {
         rc = -EIO;
         if (errmsg && errcap)
             snprintf(errmsg, errcap, "%s: read error", path);
-        goto out;
     }
-    rc = authn_tokens_parse((const char *)b.base, b.len, path, out, errmsg,
-                            errcap);
-out:
-    cm_buf_free(&b);
     fclose(f);
+    return rc;
+}
+
+int authn_tokens_load(const char *path, authn_tokens **out, char *errmsg,
+                      size_t errcap)
+{
+    cm_buf b = {0};
+    int rc = rbac__read_file(path, TOKEN_FILE_MAX, AUTHN_EFORMAT, &b, errmsg,
+                             errcap);
+    if (!rc)
+        rc = authn_tokens_parse((const char *)b.base, b.len, path, out,
+                                errmsg, errcap);
+    cm_buf_free(&b);
     return rc;
 }
 

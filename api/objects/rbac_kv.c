@@ -21,6 +21,7 @@
  * fails the load.
  */
 #include "rbac.h"
+#include "rbac_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -283,39 +284,13 @@ int rbac_kv_config_parse(const char *buf, size_t len, const char *name,
 int rbac_kv_config_load(const char *path, rbac_kv_config **out, char *errmsg,
                         size_t errcap)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        if (errmsg && errcap)
-            snprintf(errmsg, errcap, "%s: %s", path, strerror(e));
-        return -e;
-    }
     cm_buf b = {0};
-    char chunk[4096];
-    size_t n;
-    int rc = 0;
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (b.len + n > KV_FILE_MAX) {
-            rc = RBAC_EFORMAT;
-            if (errmsg && errcap)
-                snprintf(errmsg, errcap, "%s: larger than %u bytes", path,
-                         KV_FILE_MAX);
-            goto out;
-        }
-        if ((rc = cm_buf_append(&b, chunk, n)) != 0)
-            goto out;
-    }
-    if (ferror(f)) {
-        rc = -EIO;
-        if (errmsg && errcap)
-            snprintf(errmsg, errcap, "%s: read error", path);
-        goto out;
-    }
-    rc = rbac_kv_config_parse((const char *)b.base, b.len, path, out, errmsg,
-                              errcap);
-out:
+    int rc = rbac__read_file(path, KV_FILE_MAX, RBAC_EFORMAT, &b, errmsg,
+                             errcap);
+    if (!rc)
+        rc = rbac_kv_config_parse((const char *)b.base, b.len, path, out,
+                                  errmsg, errcap);
     cm_buf_free(&b);
-    fclose(f);
     return rc;
 }
 
