@@ -9,9 +9,9 @@
 # Env:
 #   BENCH_DIR   scratch dir for data and logs (default /tmp/skiff-cluster-bench)
 #   BASE_PORT   skiffd client ports BASE..BASE+2, peers BASE+10.. (default 24790)
-#   ETCD=1      also run etcd (needs /work/shared/tools/etcd-bench built:
-#               its README; benchmark binary at $ETCD_BENCHMARK, default
-#               /tmp/etcdbench/benchmark)
+#   ETCD=1      also run etcd: ETCD_TOOLS names the etcd-bench tools
+#               directory (cluster.sh start3/wipe), ETCD_BENCHMARK etcd's
+#               own benchmark binary
 #   QUICK=1     a tenth of the request totals, for a smoke run
 #
 # Rows: put with 1 client to the leader (etcd's --target-leader; skiff-bench
@@ -28,8 +28,8 @@ skiffd=$build/server/skiffd
 skiffctl=$build/cli/skiffctl
 bench=$build/bench/skiff-bench
 floor=$build/bench/skiff-fsync-floor
-etcd_tools=/work/shared/tools/etcd-bench
-etcd_benchmark=${ETCD_BENCHMARK:-/tmp/etcdbench/benchmark}
+etcd_tools=${ETCD_TOOLS:-}
+etcd_benchmark=${ETCD_BENCHMARK:-}
 
 for b in "$skiffd" "$skiffctl" "$bench"; do
     [ -x "$b" ] || { echo "missing $b: cmake --build $build first" >&2; exit 0; }
@@ -134,9 +134,9 @@ fi
 
 echo "== etcd 3.4, 3 members on loopback"
 if [ "${ETCD:-0}" != 1 ]; then
-    echo "  skipped (set ETCD=1 to run it; see $etcd_tools/README.md)"
+    echo "  skipped (set ETCD=1, ETCD_TOOLS and ETCD_BENCHMARK to run it)"
 elif [ ! -x "$etcd_tools/cluster.sh" ] || [ ! -x "$etcd_benchmark" ]; then
-    echo "  not available: build it with $etcd_tools/build.sh (README.md there),"
+    echo "  not available: ETCD_TOOLS/cluster.sh or ETCD_BENCHMARK missing,"
     echo "  then: ETCD=1 $0 $build"
 else
     eall=127.0.0.1:23791,127.0.0.1:23792,127.0.0.1:23793
