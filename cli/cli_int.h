@@ -36,6 +36,7 @@ typedef struct ctl {
     const char *endpoints[CTL_MAX_ENDPOINTS];
     size_t n_endpoints;
     const char *cacert, *cert, *key;
+    const char *token; /* --token: a bearer token */
     int insecure_skip_verify;
     int dial_timeout_ms;
     int command_timeout_ms;
@@ -134,6 +135,7 @@ int cmd_compaction(ctl *x, int argc, char **argv);
 int cmd_txn(ctl *x, int argc, char **argv);
 int cmd_watch(ctl *x, int argc, char **argv);
 int cmd_lease(ctl *x, const char *sub, int argc, char **argv);
+int cmd_auth(ctl *x, const char *sub, int argc, char **argv);
 int cmd_member(ctl *x, const char *sub, int argc, char **argv);
 int cmd_move_leader(ctl *x, int argc, char **argv);
 int cmd_endpoint(ctl *x, const char *sub, int argc, char **argv);

@@ -73,10 +73,13 @@ static const char usage_text[] =
     "\tscale\t\t\tSets --replicas of a workload\n"
     "\ttaint nodes NAME\tAdds (k=v:Effect) or removes (k-) taints\n"
     "\tcordon, uncordon\tMarks a node (un)schedulable\n"
-    "\tapi-resources\t\tLists the kinds skiff serves\n\n"
+    "\tapi-resources\t\tLists the kinds skiff serves\n"
+    "\tauth can-i VERB RESOURCE [NAME]  Asks the server (--as USER, -n NS)\n"
+    "\tauth whoami\t\tThe user and groups the server sees\n\n"
     "GLOBAL FLAGS:\n"
     "\t--endpoints=127.0.0.1:2379\tgRPC-style endpoints, comma separated\n"
     "\t--cacert, --cert, --key\t\tTLS files\n"
+    "\t--token\t\t\t\ta bearer token (the server's --token-auth-file)\n"
     "\t--insecure-skip-tls-verify\tskip server certificate verification\n"
     "\t--dial-timeout=2s\t\tdial timeout for client connections\n"
     "\t--command-timeout=5s\t\ttimeout for short running command\n"
@@ -89,12 +92,13 @@ static const char usage_text[] =
 
 const ctl_flag *ctl_global_flags(ctl *x)
 {
-    static ctl_flag g[10];
+    static ctl_flag g[11];
     ctl_flag t[] = {
         {"endpoints", 0, CTL_STR, &endpoints_flag},
         {"cacert", 0, CTL_STR, &x->cacert},
         {"cert", 0, CTL_STR, &x->cert},
         {"key", 0, CTL_STR, &x->key},
+        {"token", 0, CTL_STR, &x->token},
         {"insecure-skip-tls-verify", 0, CTL_BOOL, &x->insecure_skip_verify},
         {"dial-timeout", 0, CTL_DURATION, &x->dial_timeout_ms},
         {"command-timeout", 0, CTL_DURATION, &x->command_timeout_ms},
@@ -355,6 +359,7 @@ void ctl_config(ctl *x, const char *const *eps, size_t n, skiff_config *cfg)
     cfg->ca_file = x->cacert;
     cfg->cert_file = x->cert;
     cfg->key_file = x->key;
+    cfg->token = x->token;
     cfg->insecure_skip_verify = x->insecure_skip_verify;
     cfg->dial_timeout_ms = x->dial_timeout_ms;
     cfg->request_timeout_ms = x->command_timeout_ms;
@@ -470,6 +475,7 @@ static const command commands[] = {
     {"move-leader", cmd_move_leader, NULL},
     {"endpoint", NULL, cmd_endpoint},
     {"alarm", NULL, cmd_alarm},
+    {"auth", NULL, cmd_auth},
     {"defrag", cmd_defrag, NULL},
     {"snapshot", NULL, cmd_snapshot},
     {"check", NULL, cmd_check},

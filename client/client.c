@@ -35,7 +35,7 @@ static void client_free(skiff_client *c);
 /* ---- errors -------------------------------------------------------------- */
 
 #define WIRE_MIN 1
-#define WIRE_MAX 34
+#define WIRE_MAX 36
 
 static const char *lookup_msg(int code)
 {
@@ -215,6 +215,10 @@ static int client_init(skiff_client **out, const skiff_config *cfg,
             goto err;
         }
     }
+    if (cfg->token && !(c->token = cm_strdup(cfg->token))) {
+        rc = -ENOMEM;
+        goto err;
+    }
     if (cfg->server_name) {
         c->server_name = cm_strdup(cfg->server_name);
         if (!c->server_name) {
@@ -296,6 +300,7 @@ int skiff__client_create_like(skiff_client *c, const char *endpoint,
                         .cert_file = c->cert_file,
                         .key_file = c->key_file,
                         .server_name = c->server_name,
+                        .token = c->token,
                         .insecure_skip_verify = c->insecure_skip_verify,
                         .dial_timeout_ms = c->dial_timeout_ms < timeout_ms
                                                ? c->dial_timeout_ms
@@ -318,6 +323,7 @@ static void client_free(skiff_client *c)
     cm_free(c->eps);
     cm_tls_ctx_destroy(c->tls);
     cm_free(c->server_name);
+    cm_free(c->token);
     cm_free(c->ca_file);
     cm_free(c->cert_file);
     cm_free(c->key_file);

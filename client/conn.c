@@ -232,9 +232,37 @@ static void read_frames(skiff_conn *cn)
 
 /* ---- connecting ---------------------------------------------------------- */
 
+/* The stream of the bearer token's Authenticate: below 2^32, so never a
+ * slot's (their ids carry a sequence number >= 1 in the high bits); its
+ * answer finds no slot and is dropped.  A refused token shows in every
+ * later answer (UNAUTHENTICATED). */
+#define AUTH_STREAM 1
+
+static int send_token(skiff_conn *cn)
+{
+    Skiffpb__AuthenticateRequest ar = SKIFFPB__AUTHENTICATE_REQUEST__INIT;
+    Skiffpb__Request rq = SKIFFPB__REQUEST__INIT;
+    ar.token = cn->c->token;
+    rq.body_case = SKIFFPB__REQUEST__BODY_AUTHENTICATE;
+    rq.authenticate = &ar;
+    uint8_t buf[1024];
+    size_t n = skiffpb__request__get_packed_size(&rq);
+    if (n > sizeof buf)
+        return -E2BIG;
+    skiffpb__request__pack(&rq, buf);
+    return skiff__conn_send(cn, AUTH_STREAM, buf, n);
+}
+
 static void conn_ready(skiff_conn *cn)
 {
     uv_timer_stop(&cn->timer);
+    if (cn->c->token) {
+        int rc = send_token(cn);
+        if (rc) {
+            conn_down(cn, rc, "sending the bearer token failed");
+            return;
+        }
+    }
     cn->state = C_READY;
     cn->fails = 0;
     CM_DEBUG("client connected", "endpoint=%s", cn->addr);

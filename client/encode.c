@@ -67,7 +67,13 @@ static int check_op(const skiff_op *op, int depth)
     case SKIFF_OP_ALARM:
     case SKIFF_OP_DEFRAGMENT:
     case SKIFF_OP_MEMBER_LIST:
+    case SKIFF_OP_WHOAMI:
         return 0;
+    case SKIFF_OP_ACCESS_REVIEW:
+        return op->verb && op->verb[0] && op->resource && op->resource[0] &&
+                       (op->n_as_groups == 0 || op->as_groups)
+                   ? 0
+                   : -EINVAL;
     case SKIFF_OP_MEMBER_ADD:
         if (op->n_peer_urls == 0 || !op->peer_urls)
             return -EINVAL;
@@ -123,6 +129,8 @@ static Skiffpb__PutRequest *mk_put(cm_arena *a, const skiff_op *op)
     p->prev_kv = !!(op->flags & SKIFF_PREV_KV);
     p->ignore_value = !!(op->flags & SKIFF_IGNORE_VALUE);
     p->ignore_lease = !!(op->flags & SKIFF_IGNORE_LEASE);
+    if (op->subresource && op->subresource[0])
+        p->subresource = (char *)op->subresource;
     return p;
 }
 
@@ -432,6 +440,34 @@ int skiff__encode_op(cm_arena *a, const skiff_op *op, const uint8_t **out,
         }
         rq.body_case = SKIFFPB__REQUEST__BODY_MOVE_LEADER;
         body = rq.move_leader = m;
+        break;
+    }
+    case SKIFF_OP_WHOAMI: {
+        /* An Authenticate without a token only says who we are. */
+        Skiffpb__AuthenticateRequest *m = NEW(a, Skiffpb__AuthenticateRequest);
+        if (m)
+            skiffpb__authenticate_request__init(m);
+        rq.body_case = SKIFFPB__REQUEST__BODY_AUTHENTICATE;
+        body = rq.authenticate = m;
+        break;
+    }
+    case SKIFF_OP_ACCESS_REVIEW: {
+        Skiffpb__AccessReviewRequest *m = NEW(a, Skiffpb__AccessReviewRequest);
+        if (m) {
+            skiffpb__access_review_request__init(m);
+            m->verb = (char *)op->verb;
+            m->resource = (char *)op->resource;
+            if (op->ns)
+                m->namespace_ = (char *)op->ns;
+            if (op->name)
+                m->name = (char *)op->name;
+            if (op->as_user)
+                m->as_user = (char *)op->as_user;
+            m->as_groups = (char **)op->as_groups;
+            m->n_as_groups = op->n_as_groups;
+        }
+        rq.body_case = SKIFFPB__REQUEST__BODY_ACCESS_REVIEW;
+        body = rq.access_review = m;
         break;
     }
     default:
@@ -799,6 +835,25 @@ int skiff__result_fill(cm_arena *a, skiff_op_type type,
             return SKIFF_EPROTO;
         skiff__header_fill(&res->header, r->snapshot->header);
         return 0;
+    case SKIFF_OP_WHOAMI: {
+        const Skiffpb__AuthenticateResponse *m = r->authenticate;
+        if (r->body_case != SKIFFPB__RESPONSE__BODY_AUTHENTICATE || !m)
+            return SKIFF_EPROTO;
+        skiff__header_fill(&res->header, m->header);
+        res->user = m->user;
+        res->groups = strv(m->groups);
+        res->n_groups = m->n_groups;
+        return 0;
+    }
+    case SKIFF_OP_ACCESS_REVIEW: {
+        const Skiffpb__AccessReviewResponse *m = r->access_review;
+        if (r->body_case != SKIFFPB__RESPONSE__BODY_ACCESS_REVIEW || !m)
+            return SKIFF_EPROTO;
+        skiff__header_fill(&res->header, m->header);
+        res->allowed = m->allowed;
+        res->reason = m->reason;
+        return 0;
+    }
     }
     return SKIFF_EPROTO;
 }

@@ -558,6 +558,8 @@ static int op_is_safe(const skiff_op *op)
     case SKIFF_OP_STATUS:
     case SKIFF_OP_HASHKV:
     case SKIFF_OP_MEMBER_LIST:
+    case SKIFF_OP_WHOAMI:
+    case SKIFF_OP_ACCESS_REVIEW:
         return 1;
     case SKIFF_OP_ALARM:
         return op->alarm_action == SKIFF_ALARM_GET;

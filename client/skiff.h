@@ -106,6 +106,8 @@ extern "C" {
     XX(SKIFF_ELEARNER_NOT_READY, -6033,                                        \
        "can only promote a learner member which is in sync with leader")       \
     XX(SKIFF_EUNHEALTHY_CLUSTER, -6034, "unhealthy cluster")                   \
+    XX(SKIFF_ECONFLICT, -6035, "the object has been modified")                 \
+    XX(SKIFF_ENOT_FOUND, -6036, "object not found")                            \
     XX(SKIFF_EUNKNOWN, -6100,                                                  \
        "outcome unknown: connection lost after the write was sent")            \
     XX(SKIFF_EDEADLINE, -6101, "deadline exceeded")                            \
@@ -168,6 +170,10 @@ typedef struct skiff_config {
     int backoff_min_ms;     /* reconnect/retry backoff; 0: 50 */
     int backoff_max_ms;     /* 0: 2000 */
     size_t max_response;    /* largest frame accepted; 0: 64 MiB */
+    /* A bearer token (the server's --token-auth-file): presented on every
+     * connection before anything else.  NULL: none (the client
+     * certificate, if any, says who this is).  Borrowed during create. */
+    const char *token;
 } skiff_config;
 
 typedef struct skiff_client skiff_client;
@@ -260,6 +266,8 @@ typedef enum skiff_op_type {
     SKIFF_OP_MEMBER_REMOVE,  /* member_id */
     SKIFF_OP_MEMBER_PROMOTE, /* member_id */
     SKIFF_OP_MOVE_LEADER,    /* member_id: the target; to the leader only */
+    SKIFF_OP_WHOAMI,         /* who the server takes this client for */
+    SKIFF_OP_ACCESS_REVIEW,  /* may I (or as_user) do verb on resource? */
 } skiff_op_type;
 
 /* Option flags (skiff_op.flags), each for the ops named. */
@@ -365,6 +373,16 @@ struct skiff_op {
     size_t n_peer_urls;
     int snapshot_fd; /* snapshot: bytes are written here */
     int timeout_ms;  /* this call's deadline; 0: config's */
+    /* put under /registry/: the subresource written, "status" (only the
+     * status changes) or "binding" (a pod's spec.nodeName, once); NULL or
+     * "": the object itself */
+    const char *subresource;
+    /* access review: verb ("get", "update" ...), resource ("pods",
+     * "pods/status"), namespace and name (NULL: any); as_user and
+     * as_groups ask for another user (administrators only) */
+    const char *verb, *resource, *ns, *name, *as_user;
+    const char *const *as_groups;
+    size_t n_as_groups;
 };
 
 /* Sets op->range_end so the op covers every key starting with op->key
@@ -438,6 +456,12 @@ struct skiff_result {
     size_t n_members;
     skiff_member member;     /* member add: the new member (its ID) */
     uint64_t snapshot_bytes; /* snapshot: bytes written to the fd */
+    /* whoami: the user and groups; access review: allowed and why */
+    const char *user;
+    const char *const *groups;
+    size_t n_groups;
+    int allowed;
+    const char *reason;
     /* error details for a failed call (status < 0) */
     uint64_t leader_hint;      /* with SKIFF_ENOT_LEADER */
     const char *error_message; /* server's message, or NULL */

@@ -107,6 +107,7 @@ struct skiff_client {
     int next_ep;
     cm_tls_ctx *tls;
     char *server_name;
+    char *token; /* bearer token sent first on every connection */
     char *ca_file, *cert_file, *key_file; /* copies, for create_like */
     int insecure_skip_verify;
     int dial_timeout_ms;

@@ -436,6 +436,11 @@ int cm_tls_peer_cn(const cm_tls *t, char *buf, size_t cap)
     return rc;
 }
 
+X509 *cm_tls_peer_cert(const cm_tls *t)
+{
+    return SSL_get_peer_certificate(t->ssl);
+}
+
 void cm_tls_destroy(cm_tls *t)
 {
     if (!t || t->dead)

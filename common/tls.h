@@ -79,6 +79,12 @@ size_t cm_tls_pending(const cm_tls *t);
  * -ENOENT (no peer certificate or no CN), -ENOSPC. */
 int cm_tls_peer_cn(const cm_tls *t, char *buf, size_t cap);
 
+/* The verified peer certificate (a new reference: release it with
+ * X509_free), or NULL when the peer sent none.  X509 is OpenSSL's type,
+ * declared here so this header does not pull in OpenSSL's. */
+typedef struct x509_st X509;
+X509 *cm_tls_peer_cert(const cm_tls *t);
+
 /* Stops reading and frees the TLS state; in-flight writes finish on
  * their own.  The stream stays open (the caller closes it).  NULL ok. */
 void cm_tls_destroy(cm_tls *t);

@@ -49,6 +49,12 @@ static const opt opts[] = {
      "CA for client certificates"},
     {"client-cert-auth", BOOL, S(client_cert_auth),
      "require client certificates signed by the trusted CA"},
+    {"authorization-mode", STR, S(authorization_mode),
+     "AlwaysAllow (default) or RBAC (docs/security.md)"},
+    {"token-auth-file", STR, S(token_auth_file),
+     "static bearer tokens: token,user,uid,\"group1,group2\" lines"},
+    {"kv-permissions-file", STR, S(kv_permissions_file),
+     "raw key-value grants for users outside /registry/"},
     {"peer-cert-file", STR, S(peer_cert_file), "peer TLS certificate"},
     {"peer-key-file", STR, S(peer_key_file), "peer TLS key"},
     {"peer-trusted-ca-file", STR, S(peer_trusted_ca_file), "peer CA"},
@@ -105,6 +111,7 @@ static void defaults(srv_config *c)
     strcpy(c->initial_cluster_state, "new");
     strcpy(c->initial_cluster_token, "skiff-cluster");
     strcpy(c->auto_compaction_mode, "periodic");
+    strcpy(c->authorization_mode, "AlwaysAllow");
     strcpy(c->auto_compaction_retention, "0");
     strcpy(c->log_level, "info");
     strcpy(c->progress_interval, "10m");

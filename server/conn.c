@@ -48,6 +48,7 @@ void conn_unref(conn *c)
     cm_frame_reader_free(&c->rd);
     cm_buf_free(&c->out);
     cm_buf_free(&c->wbuf);
+    srv_auth_conn_free(c);
     cm_free(c);
 }
 
@@ -379,8 +380,7 @@ static void tls_handshake(cm_tls *t, int status)
         return;
     }
     c->tls_ready = true;
-    if (cm_tls_peer_cn(t, c->user, sizeof c->user) == 0)
-        CM_INFO("client authenticated", "peer=%s user=%s", c->peer, c->user);
+    srv_auth_conn_cert(c);
 }
 
 int srv_tls_setup(server *s)
@@ -393,7 +393,12 @@ int srv_tls_setup(server *s)
                                                          : NULL,
                         .cert_file = c->cert_file,
                         .key_file = c->key_file,
-                        .require_client_cert = c->client_cert_auth};
+                        /* With RBAC a client without a certificate is
+                         * anonymous or shows a token (as with the
+                         * Kubernetes API server); without RBAC,
+                         * --client-cert-auth requires one, as etcd does. */
+                        .require_client_cert =
+                            c->client_cert_auth && !srv_auth_rbac(s)};
     if (c->client_cert_auth && !tc.ca_file) {
         fprintf(stderr, "skiffd: --client-cert-auth needs --trusted-ca-file\n");
         return -1;

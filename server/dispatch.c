@@ -65,6 +65,10 @@ void srv_dispatch(conn *c, uint64_t stream, Skiffpb__Request *req,
 {
     server *s = c->s;
     int rc;
+    if (!srv_auth_check(c, stream, req)) {
+        free_arena(a); /* answered: denied, or an auth request */
+        return;
+    }
     switch (req->body_case) {
     case SKIFFPB__REQUEST__BODY_ALARM:
         if (req->alarm->action == SKIFFPB__ALARM_REQUEST__ALARM_ACTION__GET)

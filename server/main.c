@@ -114,6 +114,8 @@ int srv_start(server *s)
         fprintf(stderr, "skiffd: watch hub: %s\n", watch_strerror(rc));
         return -1;
     }
+    if (srv_auth_setup(s))
+        return -1;
     kv_status st;
     kv_status_meta(s->kv, &st);
     if (srv_node_start(s))
@@ -184,6 +186,7 @@ int main(int argc, char **argv)
     if (srv_start(&s)) {
         srv_node_free(&s);
         watch_hub_destroy(s.hub);
+        srv_auth_close(&s);
         kv_close(s.kv);
         cm_tls_ctx_destroy(s.tls);
         return 1;
@@ -191,6 +194,7 @@ int main(int argc, char **argv)
     uv_run(s.loop, UV_RUN_DEFAULT);
     srv_node_free(&s);
     watch_hub_destroy(s.hub);
+    srv_auth_close(&s);
     kv_close(s.kv);
     cm_free(s.results);
     cm_arena_free(&s.apply_arena);

@@ -22,6 +22,8 @@
 
 typedef struct server server;
 typedef struct conn conn;
+typedef struct srv_auth srv_auth;
+struct authn_user;
 
 /* ---- configuration (config.c) ----------------------------------------- */
 
@@ -56,6 +58,9 @@ typedef struct srv_config {
      * purpose so the fault-injection suite can show it notices. */
     bool unsafe_local_reads, unsafe_no_fsync, unsafe_drop_watch_event;
     char corrupt_check_time[32]; /* "0": no periodic check */
+    char authorization_mode[16]; /* AlwaysAllow | RBAC */
+    char token_auth_file[512];
+    char kv_permissions_file[512];
 } srv_config;
 
 /* Fills defaults, then the config file (if --config-file), then flags.
@@ -134,6 +139,7 @@ struct server {
     cm_tls_ctx *tls;      /* client TLS, NULL when plain TCP */
     uv_check_t tls_check; /* resumes TLS connections whose output drained */
     bool tls_check_on;
+    srv_auth *auth;       /* auth.c */
     uv_tcp_t metrics_listener;
     bool has_metrics;
     uv_timer_t lease_timer, compact_timer, progress_timer;
@@ -289,7 +295,9 @@ struct conn {
     cm_tls *tls;        /* NULL: plain TCP */
     bool tls_ready;     /* handshake done */
     bool wait_drain;    /* TLS: something waits for output room */
-    char user[128];     /* client certificate CN, when one was sent */
+    char user[128];     /* the user's name, for logs ("" anonymous) */
+    struct authn_user *who; /* NULL: anonymous (auth.c) */
+    bool bad_token;     /* presented an unknown bearer token */
     uint32_t gen;       /* changes when the conn dies, for stale replies */
     unsigned refs;      /* the conn itself + outstanding requests */
     bool closing;
@@ -310,6 +318,38 @@ struct conn {
 };
 
 void srv_on_connection(uv_stream_t *listener, int status);
+
+/* ---- authentication and authorization (auth.c) ------------------------------ */
+
+/* Reads --authorization-mode, the token and raw-permission files, and the
+ * RBAC objects, and starts watching them.  After the hub exists, before
+ * the node starts.  0, or -1 after printing why. */
+int srv_auth_setup(server *s);
+void srv_auth_close(server *s);
+/* Whether --authorization-mode is RBAC. */
+bool srv_auth_rbac(const server *s);
+/* The TLS handshake finished: take the user from the client certificate
+ * (with --client-cert-auth). */
+void srv_auth_conn_cert(conn *c);
+void srv_auth_conn_free(conn *c);
+const struct authn_user *srv_auth_who(const conn *c);
+/* May this request go on?  Answers Authenticate and AccessReview itself
+ * and denies with PERMISSION_DENIED (logged): false then, the request
+ * has been answered.  Writes of objects are only partly decided here:
+ * admission asks srv_auth_object for each. */
+bool srv_auth_check(conn *c, uint64_t stream, const Skiffpb__Request *req);
+
+/* One object write as the API server authorizes it. */
+typedef struct srv_obj_access {
+    const char *verb;        /* create, update, delete */
+    const char *resource;    /* "pods" */
+    const char *subresource; /* "", "status", "binding" */
+    const char *ns, *name;   /* "" for cluster-scoped */
+    const char *node;        /* pods: the pod's spec.nodeName, else "" */
+} srv_obj_access;
+/* RBAC and NodeRestriction for one object write; on refusal msg holds
+ * Kubernetes' Forbidden message (and the denial is logged). */
+bool srv_auth_object(conn *c, const srv_obj_access *a, char *msg, size_t cap);
 /* Starts the handles that write each connection's replies once per loop
  * iteration (before and after the poll phase). */
 void srv_flush_init(server *s);
