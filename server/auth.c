@@ -355,8 +355,11 @@ static bool deny(conn *c, uint64_t stream, const char *what, const char *why)
 {
     char msg[768];
     deny_log(c, what, why);
-    snprintf(msg, sizeof msg, "user \"%s\" cannot %s: %s",
-             srv_auth_who(c)->name, what, why);
+    if (!strncmp(why, "User \"", 6)) /* the authorizer's: names the user */
+        snprintf(msg, sizeof msg, "%s", why);
+    else
+        snprintf(msg, sizeof msg, "User \"%s\" cannot %s: %s",
+                 srv_auth_who(c)->name, what, why);
     conn_send_code(c, stream, SKIFFPB__ERROR_CODE__PERMISSION_DENIED, msg, 0);
     return false;
 }
