@@ -547,11 +547,14 @@ int main(int argc, char **argv)
      * the final endpoints and output format.  Unknown (command) flags are
      * the command's business, so only global ones are consumed here. */
     const ctl_flag *g = ctl_global_flags(&x);
+    /* An object get's -w is kubectl's watch, a flag of its own. */
+    int obj_get =
+        cmd->run == cmd_obj_get_or_kv && octl_get_is_object(nrest, rest);
     for (int i = 0; i < nrest; i++) {
         const char *a = rest[i];
         if (!strcmp(a, "--"))
             break;
-        if (a[0] != '-' || !a[1])
+        if (a[0] != '-' || !a[1] || (obj_get && a[1] == 'w'))
             continue;
         const char *val = NULL;
         const ctl_flag *f;

@@ -17,6 +17,8 @@
  */
 #include "obj_int.h"
 
+#include "delete.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -178,8 +180,10 @@ static int write_one(ctl *x, enum mode mode, obj_object *fo, const char *fname,
             doing = mode == MODE_APPLY ? "applying" : "replacing";
             rc = octl_write(x, key, w, &st, a, &res);
         }
-        if (rc == OCTL_ECONFLICT)
+        if (rc == OCTL_ECONFLICT) {
+            octl_backoff(attempt);
             continue;
+        }
         if (rc == OCTL_EREFUSED) {
             octl_print_refusal(&res, doing, fname);
             return CTL_EXIT_ERROR;
@@ -262,23 +266,36 @@ int cmd_obj_replace(ctl *x, int argc, char **argv)
 
 /* ---- delete -------------------------------------------------------------- */
 
-/* Deletes one key; prints kubectl's line.  0 or 1. */
+/* Deletes one object with the propagation policy (controllers/delete.h:
+ * the same compare-and-swap deletion the garbage collector uses); prints
+ * kubectl's line.  0 or 1. */
 static int delete_one(ctl *x, const octl_kind *k, const char *ns,
-                      const char *name, const char *fname, int ignore_missing)
+                      const char *name, const char *fname, int ignore_missing,
+                      ctl_propagation prop)
 {
-    char key[OCTL_KEY_MAX], tn[96], rn[96];
+    char key[OCTL_KEY_MAX], tn[96], rn[96], msg[OBJ_ADMIT_MSG_MAX + 128];
     octl_key(k->k, ns, name, key, sizeof key);
     skiff_client *c = ctl_client(x);
-    skiff_result res = {0};
-    int rc = skiff_delete(c, key, strlen(key), NULL, 0, &res);
-    if (rc) {
-        rc = ctl_fail(x, c, rc, &res);
-        skiff_result_free(&res);
-        return rc;
+    ctl_delete_opts opts = {.propagation = prop, .retries = OCTL_RETRIES};
+    ctl_delete_outcome out;
+    int rc = ctl_delete_object(c, key, &opts, &out, msg, sizeof msg);
+    if (rc == -EAGAIN) {
+        fflush(stdout);
+        fprintf(stderr,
+                "Error from server (Conflict): Operation cannot be fulfilled "
+                "on %s \"%s\": the object has been modified; please apply "
+                "your changes to the latest version and try again\n",
+                octl_resource_name(k, rn, sizeof rn), name);
+        return CTL_EXIT_ERROR;
     }
-    int64_t deleted = res.count;
-    skiff_result_free(&res);
-    if (!deleted) {
+    if (rc == SKIFF_EINVALID_ARGUMENT || rc == -EINVAL) {
+        fflush(stdout);
+        fprintf(stderr, "Error from server: %s\n", msg);
+        return CTL_EXIT_ERROR;
+    }
+    if (rc)
+        return ctl_fail(x, c, rc, NULL);
+    if (out == CTL_DELETE_ABSENT) {
         if (ignore_missing)
             return 0;
         fflush(stdout);
@@ -318,11 +335,10 @@ int cmd_obj_delete(ctl *x, int argc, char **argv)
         free(pos);
         return rc;
     }
-    /* Every cascade mode is accepted; dependents are not collected yet
-     * (docs/cli.md), so all of them delete just the object. */
-    if (o.cascade && strcmp(o.cascade, "background") &&
-        strcmp(o.cascade, "foreground") && strcmp(o.cascade, "orphan") &&
-        strcmp(o.cascade, "true") && strcmp(o.cascade, "false")) {
+    /* kubectl's --cascade: background (default), foreground, orphan, and
+     * the deprecated true/false (background/orphan). */
+    ctl_propagation prop = CTL_PROPAGATION_BACKGROUND;
+    if (o.cascade && ctl_propagation_parse(o.cascade, &prop)) {
         free(pos);
         return octl_errorf(
             "invalid cascade value (%s). Must be \"background\", "
@@ -347,7 +363,7 @@ int cmd_obj_delete(ctl *x, int argc, char **argv)
                 const Skiffpb__V1__ObjectMeta *md = obj_object_meta(obj);
                 if (delete_one(x, octl_kind_of(obj_kind_get(obj)),
                                md->namespace_, md->name ? md->name : "",
-                               files[i].name, o.ignore_not_found))
+                               files[i].name, o.ignore_not_found, prop))
                     failed = 1;
             }
         goto out;
@@ -376,7 +392,7 @@ int cmd_obj_delete(ctl *x, int argc, char **argv)
                                  pos[i]);
                 goto out;
             }
-            if (delete_one(x, k, ns, s + 1, NULL, o.ignore_not_found))
+            if (delete_one(x, k, ns, s + 1, NULL, o.ignore_not_found, prop))
                 failed = 1;
         }
         goto out;
@@ -388,7 +404,7 @@ int cmd_obj_delete(ctl *x, int argc, char **argv)
     }
     if (npos > 1) {
         for (int i = 1; i < npos; i++)
-            if (delete_one(x, k, ns, pos[i], NULL, o.ignore_not_found))
+            if (delete_one(x, k, ns, pos[i], NULL, o.ignore_not_found, prop))
                 failed = 1;
         goto out;
     }
@@ -415,7 +431,7 @@ int cmd_obj_delete(ctl *x, int argc, char **argv)
                 continue;
         }
         matched++;
-        if (delete_one(x, k, md->namespace_, md->name, NULL, 1))
+        if (delete_one(x, k, md->namespace_, md->name, NULL, 1, prop))
             failed = 1;
     }
     if (!matched) {

@@ -9,7 +9,8 @@
  * nodes: roles, taints, unschedulable, conditions, capacity).  The full
  * object is always one `get -o yaml` away, so rarely read fields are left
  * out.  Events are those of the object's namespace whose involvedObject
- * has its kind and name, oldest first.
+ * is the object (same uid, or same kind, namespace and name when either
+ * has no uid), sorted by lastTimestamp, in kubectl's table.
  */
 #include "obj_int.h"
 
@@ -204,8 +205,49 @@ static void describe_node(const Skiffpb__V1__Node *n)
                    : "");
 }
 
-/* The object's Events, oldest first (by key order within the namespace,
- * which is creation order for generated names). */
+/* Whether event e is about object o: the same uid when both have one,
+ * else the same kind, namespace and name (kubectl's field selector). */
+static bool about(const Skiffpb__V1__Event *e, const obj_kind *k,
+                  const Skiffpb__V1__ObjectMeta *md)
+{
+    const Skiffpb__V1__ObjectReference *r = e ? e->involved_object : NULL;
+    if (!r)
+        return false;
+    if (r->uid && r->uid[0] && md->uid && md->uid[0])
+        return !strcmp(r->uid, md->uid);
+    const char *ns = k->namespaced && md->namespace_ ? md->namespace_ : "";
+    return r->kind && r->name && !strcmp(r->kind, k->kind) &&
+           !strcmp(r->name, md->name) &&
+           !strcmp(r->namespace_ ? r->namespace_ : "", ns);
+}
+
+static const char *ev_last(const Skiffpb__V1__Event *e)
+{
+    return e->last_timestamp    ? e->last_timestamp
+           : e->first_timestamp ? e->first_timestamp
+           : e->event_time      ? e->event_time
+                                : "";
+}
+
+static int by_last(const void *x, const void *y)
+{
+    const Skiffpb__V1__Event *a = *(Skiffpb__V1__Event *const *)x;
+    const Skiffpb__V1__Event *b = *(Skiffpb__V1__Event *const *)y;
+    /* RFC 3339 UTC strings of one format sort as times; ties keep the
+     * names' order (generated names grow with time), as qsort is not
+     * stable. */
+    int c = strcmp(ev_last(a), ev_last(b));
+    if (c || !a->metadata || !b->metadata)
+        return c;
+    return strcmp(a->metadata->name ? a->metadata->name : "",
+                  b->metadata->name ? b->metadata->name : "");
+}
+
+#define EV_COLS 5
+
+/* The object's Events as kubectl describe prints them: sorted by
+ * lastTimestamp, Age "3m (x5 over 10m)" for repeats, columns aligned as
+ * its tabwriter does (two spaces between). */
 static int events(ctl *x, const obj_object *o, cm_arena *a)
 {
     const obj_kind *k = obj_kind_get(o);
@@ -219,32 +261,64 @@ static int events(ctl *x, const obj_object *o, cm_arena *a)
                   k->namespaced ? md->namespace_ : "default", a, &items, &n);
     if (rc)
         return rc;
-    size_t shown = 0;
-    for (size_t i = 0; i < n; i++) {
-        const Skiffpb__V1__Event *e = items[i].obj->event;
-        const Skiffpb__V1__ObjectReference *r = e ? e->involved_object : NULL;
-        if (!r || !r->kind || !r->name || strcmp(r->kind, k->kind) ||
-            strcmp(r->name, md->name))
-            continue;
-        if (!shown++)
-            printf("Events:\n  %-7s %-18s %-8s %-20s %s\n  %-7s %-18s %-8s "
-                   "%-20s %s\n",
-                   "Type", "Reason", "Age", "From", "Message", "----", "------",
-                   "----", "----", "-------");
-        char age[32];
-        octl_age(e->last_timestamp ? e->last_timestamp : e->first_timestamp,
-                 age, sizeof age);
-        if (e->count > 1) {
-            size_t l = strlen(age);
-            snprintf(age + l, sizeof age - l, " (x%d)", e->count);
-        }
-        printf("  %-7s %-18s %-8s %-20s %s\n", e->type ? e->type : "",
-               e->reason ? e->reason : "", age,
-               e->source && e->source->component ? e->source->component : "",
-               e->message ? e->message : "");
-    }
-    if (!shown)
+    Skiffpb__V1__Event **ev = cm_arena_alloc(a, (n + 1) * sizeof *ev);
+    if (!ev)
+        return octl_errorf("out of memory");
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (about(items[i].obj->event, k, md))
+            ev[m++] = items[i].obj->event;
+    if (!m) {
         printf("Events:            <none>\n");
+        return 0;
+    }
+    qsort(ev, m, sizeof *ev, by_last);
+    /* Cells first, then widths, then the table. */
+    const char *(*cell)[EV_COLS] = cm_arena_alloc(a, (m + 2) * sizeof *cell);
+    if (!cell)
+        return octl_errorf("out of memory");
+    static const char *const head[2][EV_COLS] = {
+        {"Type", "Reason", "Age", "From", "Message"},
+        {"----", "------", "----", "----", "-------"}};
+    memcpy(cell[0], head[0], sizeof head[0]);
+    memcpy(cell[1], head[1], sizeof head[1]);
+    for (size_t i = 0; i < m; i++) {
+        const Skiffpb__V1__Event *e = ev[i];
+        char age[96], first[32], last[32];
+        if (e->count > 1) {
+            octl_age(ev_last(e), last, sizeof last);
+            octl_age(e->first_timestamp, first, sizeof first);
+            snprintf(age, sizeof age, "%s (x%d over %s)", last, e->count,
+                     first);
+        } else {
+            octl_age(e->first_timestamp ? e->first_timestamp : ev_last(e), age,
+                     sizeof age);
+        }
+        const char *from = e->source && e->source->component
+                               ? e->source->component
+                           : e->reporting_component ? e->reporting_component
+                                                    : "";
+        const char **row = cell[i + 2];
+        row[0] = e->type ? e->type : "";
+        row[1] = e->reason ? e->reason : "";
+        row[2] = octl_strdup(a, age);
+        row[3] = from;
+        row[4] = e->message ? e->message : "";
+        if (!row[2])
+            return octl_errorf("out of memory");
+    }
+    int w[EV_COLS] = {0};
+    for (size_t i = 0; i < m + 2; i++)
+        for (int j = 0; j < EV_COLS - 1; j++)
+            if ((int)strlen(cell[i][j]) > w[j])
+                w[j] = (int)strlen(cell[i][j]);
+    printf("Events:\n");
+    for (size_t i = 0; i < m + 2; i++) {
+        printf(" ");
+        for (int j = 0; j < EV_COLS - 1; j++)
+            printf(" %-*s ", w[j], cell[i][j]);
+        printf(" %s\n", cell[i][EV_COLS - 1]);
+    }
     return 0;
 }
 

@@ -1,461 +1,26 @@
 /*
- * `get` for objects: kubectl's tables, -o wide|yaml|json|name, -l, -n, -A.
+ * `get` for objects: kubectl's tables, -o wide|yaml|json|name, -l, -n, -A,
+ * and -w / --watch-only (list, then one entry per change; see "get -w"
+ * below).
  *
  * `get` is also etcdctl's command, so cmd_obj_get_or_kv decides by the
  * first argument: a kind name ("pods", "deploy", "nodes/n1") selects the
  * object get, anything else is a key.  A raw key that happens to be a kind
- * name can still be read with a leading "/" or with --prefix.
+ * name can still be read with a leading "/" or with --prefix.  The same
+ * decision gives `-w` its meaning: kubectl's watch in an object get,
+ * etcdctl's write-out format (a global flag, parsed by main) for keys.
  *
- * Table columns and cell values follow kubectl's printers
- * (pkg/printers/internalversion): pod STATUS is computed from phase,
- * reason, init and container states and the deletion timestamp exactly in
- * kubectl's order, READY counts ready running containers, RESTARTS sums
- * restart counts.  Tables are aligned like Go's tabwriter with three
- * spaces of padding.  Lists in -o yaml are documents separated by "---"
- * (so the output applies again; kubectl prints a List object instead).
+ * Table columns and cells are obj_table.c's.  Lists in -o yaml are
+ * documents separated by "---" (so the output applies again; kubectl
+ * prints a List object instead).
  */
-#include "obj_int.h"
+#include "obj_table.h"
 
+#include <errno.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define MAX_COLS 16
-
-typedef struct table {
-    size_t ncols, nrows, cap;
-    const char *head[MAX_COLS];
-    char **cells;
-    cm_arena *a;
-} table;
-
-typedef struct gopts {
-    const char *ns, *selector, *out;
-    int all_ns, show_labels, no_headers;
-    bool wide;
-} gopts;
-
-/* ---- tables -------------------------------------------------------------- */
-
-static int table_row(table *t, char *const *cells)
-{
-    if (t->nrows == t->cap) {
-        size_t nc = t->cap ? t->cap * 2 : 16;
-        char **n = cm_arena_alloc(t->a, nc * t->ncols * sizeof *n);
-        if (!n)
-            return -1;
-        if (t->nrows)
-            memcpy(n, t->cells, t->nrows * t->ncols * sizeof *n);
-        t->cells = n;
-        t->cap = nc;
-    }
-    for (size_t i = 0; i < t->ncols; i++) {
-        char *c = octl_strdup(t->a, cells[i] ? cells[i] : "");
-        if (!c)
-            return -1;
-        t->cells[t->nrows * t->ncols + i] = c;
-    }
-    t->nrows++;
-    return 0;
-}
-
-static void table_print(const table *t, bool headers)
-{
-    size_t w[MAX_COLS] = {0};
-    for (size_t c = 0; c < t->ncols; c++) {
-        if (headers)
-            w[c] = strlen(t->head[c]);
-        for (size_t r = 0; r < t->nrows; r++) {
-            size_t l = strlen(t->cells[r * t->ncols + c]);
-            if (l > w[c])
-                w[c] = l;
-        }
-    }
-    for (size_t r = headers ? 0 : 1; r <= t->nrows; r++) {
-        for (size_t c = 0; c < t->ncols; c++) {
-            const char *s = r ? t->cells[(r - 1) * t->ncols + c] : t->head[c];
-            if (c + 1 == t->ncols)
-                printf("%s\n", s);
-            else
-                printf("%-*s   ", (int)w[c], s);
-        }
-    }
-}
-
-/* ---- cells --------------------------------------------------------------- */
-
-static const char *or_none(const char *s)
-{
-    return s && *s ? s : "<none>";
-}
-
-static const char *cond_status(size_t n, Skiffpb__V1__Condition *const *c,
-                               const char *type)
-{
-    for (size_t i = 0; i < n; i++)
-        if (c[i]->type && !strcmp(c[i]->type, type))
-            return c[i]->status ? c[i]->status : "";
-    return NULL;
-}
-
-static void node_roles(const Skiffpb__V1__ObjectMeta *md, char *buf, size_t cap)
-{
-    static const char pfx[] = "node-role.kubernetes.io/";
-    size_t o = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; md && i < md->n_labels; i++) {
-        const char *k = md->labels[i]->key;
-        const char *role = NULL;
-        if (!strncmp(k, pfx, sizeof pfx - 1) && k[sizeof pfx - 1])
-            role = k + sizeof pfx - 1;
-        else if (!strcmp(k, "kubernetes.io/role"))
-            role = md->labels[i]->value;
-        if (role && o < cap)
-            o += (size_t)snprintf(buf + o, cap - o, "%s%s", o ? "," : "", role);
-    }
-    if (!buf[0])
-        snprintf(buf, cap, "<none>");
-}
-
-static void node_status(const Skiffpb__V1__Node *n, char *buf, size_t cap)
-{
-    const char *r = n->status ? cond_status(n->status->n_conditions,
-                                            n->status->conditions, "Ready")
-                              : NULL;
-    snprintf(buf, cap, "%s",
-             !r                    ? "Unknown"
-             : !strcmp(r, "True")  ? "Ready"
-             : !strcmp(r, "False") ? "NotReady"
-                                   : "Unknown");
-    if (n->spec && n->spec->unschedulable) {
-        size_t l = strlen(buf);
-        snprintf(buf + l, cap - l, ",SchedulingDisabled");
-    }
-}
-
-static const char *node_address(const Skiffpb__V1__Node *n, const char *type)
-{
-    for (size_t i = 0; n->status && i < n->status->n_addresses; i++)
-        if (n->status->addresses[i]->type &&
-            !strcmp(n->status->addresses[i]->type, type))
-            return n->status->addresses[i]->address;
-    return NULL;
-}
-
-/* HPA TARGETS: "cpu: 40%/70%" per metric, "<unknown>" without status. */
-static void hpa_targets(const Skiffpb__V1__HorizontalPodAutoscaler *h,
-                        char *buf, size_t cap)
-{
-    size_t o = 0;
-    buf[0] = '\0';
-    const Skiffpb__V1__HorizontalPodAutoscalerSpec *s = h->spec;
-    for (size_t i = 0; s && i < s->n_metrics && o < cap; i++) {
-        const Skiffpb__V1__MetricSpec *m = s->metrics[i];
-        if (!m->resource || !m->resource->target)
-            continue;
-        const Skiffpb__V1__MetricTarget *t = m->resource->target;
-        const char *name = m->resource->name ? m->resource->name : "";
-        char cur[48] = "<unknown>", want[48] = "";
-        for (size_t j = 0; h->status && j < h->status->n_current_metrics; j++) {
-            const Skiffpb__V1__MetricStatus *ms = h->status->current_metrics[j];
-            if (!ms->resource || !ms->resource->current ||
-                !ms->resource->name || strcmp(ms->resource->name, name))
-                continue;
-            const Skiffpb__V1__MetricValueStatus *v = ms->resource->current;
-            if (t->has_average_utilization && v->has_average_utilization)
-                snprintf(cur, sizeof cur, "%d%%", v->average_utilization);
-            else if (v->average_value && v->average_value->string)
-                snprintf(cur, sizeof cur, "%s", v->average_value->string);
-            else if (v->value && v->value->string)
-                snprintf(cur, sizeof cur, "%s", v->value->string);
-        }
-        if (t->has_average_utilization)
-            snprintf(want, sizeof want, "%d%%", t->average_utilization);
-        else if (t->average_value && t->average_value->string)
-            snprintf(want, sizeof want, "%s", t->average_value->string);
-        else if (t->value && t->value->string)
-            snprintf(want, sizeof want, "%s", t->value->string);
-        o += (size_t)snprintf(buf + o, cap - o, "%s%s: %s/%s", o ? ", " : "",
-                              name, cur, want);
-    }
-    if (!buf[0])
-        snprintf(buf, cap, "<none>");
-}
-
-static void num(char *buf, size_t cap, int v)
-{
-    snprintf(buf, cap, "%d", v);
-}
-
-/* Fills the head of t for kind k; returns the column count. */
-static void table_head(table *t, const obj_kind *k, const gopts *g)
-{
-    static const char *pod[] = {
-        "NAME", "READY", "STATUS",         "RESTARTS",       "AGE",
-        "IP",   "NODE",  "NOMINATED NODE", "READINESS GATES"};
-    static const char *deploy[] = {"NAME",      "READY",   "UP-TO-DATE",
-                                   "AVAILABLE", "AGE",     "CONTAINERS",
-                                   "IMAGES",    "SELECTOR"};
-    static const char *node[] = {
-        "NAME",           "STATUS",           "ROLES",       "AGE",
-        "VERSION",        "INTERNAL-IP",      "EXTERNAL-IP", "OS-IMAGE",
-        "KERNEL-VERSION", "CONTAINER-RUNTIME"};
-    static const char *hpa[] = {"NAME",    "REFERENCE", "TARGETS", "MINPODS",
-                                "MAXPODS", "REPLICAS",  "AGE"};
-    static const char *rs[] = {"NAME", "DESIRED", "CURRENT", "READY", "AGE"};
-    static const char *sts[] = {"NAME", "READY", "AGE"};
-    static const char *ns[] = {"NAME", "STATUS", "AGE"};
-    static const char *ds[] = {"NAME",          "DESIRED",    "CURRENT",
-                               "READY",         "UP-TO-DATE", "AVAILABLE",
-                               "NODE SELECTOR", "AGE"};
-    static const char *pvc[] = {"NAME",     "STATUS",       "VOLUME",
-                                "CAPACITY", "ACCESS MODES", "STORAGECLASS",
-                                "AGE"};
-    static const char *other[] = {"NAME", "AGE"};
-    const char **h = other;
-    size_t n = 2;
-    if (!strcmp(k->kind, "Pod"))
-        h = pod, n = g->wide ? 9 : 5;
-    else if (!strcmp(k->kind, "Deployment"))
-        h = deploy, n = g->wide ? 8 : 5;
-    else if (!strcmp(k->kind, "Node"))
-        h = node, n = g->wide ? 10 : 5;
-    else if (!strcmp(k->kind, "HorizontalPodAutoscaler"))
-        h = hpa, n = 7;
-    else if (!strcmp(k->kind, "ReplicaSet"))
-        h = rs, n = 5;
-    else if (!strcmp(k->kind, "StatefulSet"))
-        h = sts, n = 3;
-    else if (!strcmp(k->kind, "Namespace"))
-        h = ns, n = 3;
-    else if (!strcmp(k->kind, "DaemonSet"))
-        h = ds, n = 8;
-    else if (!strcmp(k->kind, "PersistentVolumeClaim"))
-        h = pvc, n = 7;
-    t->ncols = 0;
-    if (g->all_ns && k->namespaced)
-        t->head[t->ncols++] = "NAMESPACE";
-    for (size_t i = 0; i < n; i++)
-        t->head[t->ncols++] = h[i];
-    if (g->show_labels)
-        t->head[t->ncols++] = "LABELS";
-}
-
-/* Comma-joined container names or images of a template. */
-static void containers(const Skiffpb__V1__PodTemplateSpec *t, bool images,
-                       char *buf, size_t cap)
-{
-    size_t o = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; t && t->spec && i < t->spec->n_containers && o < cap;
-         i++) {
-        const Skiffpb__V1__Container *c = t->spec->containers[i];
-        const char *s = images ? c->image : c->name;
-        o += (size_t)snprintf(buf + o, cap - o, "%s%s", i ? "," : "",
-                              s ? s : "");
-    }
-}
-
-static void selector_cell(const Skiffpb__V1__LabelSelector *s, char *buf,
-                          size_t cap)
-{
-    size_t o = 0;
-    buf[0] = '\0';
-    for (size_t i = 0; s && i < s->n_match_labels && o < cap; i++)
-        o += (size_t)snprintf(buf + o, cap - o, "%s%s=%s", i ? "," : "",
-                              s->match_labels[i]->key,
-                              s->match_labels[i]->value);
-    if (!buf[0])
-        snprintf(buf, cap, "<none>");
-}
-
-/* One row of kind-specific cells for o. */
-static int table_add(table *t, const obj_object *o, const gopts *g)
-{
-    char c[MAX_COLS][256];
-    char *cells[MAX_COLS];
-    size_t n = 0;
-    const Skiffpb__V1__ObjectMeta *md = obj_object_meta(o);
-    for (size_t i = 0; i < MAX_COLS; i++)
-        cells[i] = c[i], c[i][0] = '\0';
-    if (g->all_ns && obj_kind_get(o)->namespaced)
-        snprintf(c[n++], 256, "%s", md->namespace_ ? md->namespace_ : "");
-    snprintf(c[n++], 256, "%s", md->name ? md->name : "");
-    char age[32];
-    octl_age(md->creation_timestamp, age, sizeof age);
-    switch (o->object_case) {
-    case SKIFFPB__V1__OBJECT__OBJECT_POD: {
-        const Skiffpb__V1__Pod *p = o->pod;
-        int ready, total, restarts;
-        const char *last;
-        octl_pod_status(p, c[n + 1], 256, &ready, &total, &restarts, &last);
-        snprintf(c[n], 256, "%d/%d", ready, total);
-        n += 2;
-        if (restarts && last) {
-            char ago[32];
-            octl_age(last, ago, sizeof ago);
-            snprintf(c[n++], 256, "%d (%s ago)", restarts, ago);
-        } else {
-            num(c[n++], 256, restarts);
-        }
-        snprintf(c[n++], 256, "%s", age);
-        if (g->wide) {
-            snprintf(c[n++], 256, "%s",
-                     or_none(p->status ? p->status->pod_ip : NULL));
-            snprintf(c[n++], 256, "%s",
-                     or_none(p->spec ? p->spec->node_name : NULL));
-            snprintf(
-                c[n++], 256, "%s",
-                or_none(p->status ? p->status->nominated_node_name : NULL));
-            snprintf(c[n++], 256, "<none>");
-        }
-        break;
-    }
-    case SKIFFPB__V1__OBJECT__OBJECT_DEPLOYMENT: {
-        const Skiffpb__V1__Deployment *d = o->deployment;
-        const Skiffpb__V1__DeploymentStatus *s = d->status;
-        int want = d->spec && d->spec->has_replicas ? d->spec->replicas : 0;
-        snprintf(c[n++], 256, "%d/%d", s ? s->ready_replicas : 0, want);
-        num(c[n++], 256, s ? s->updated_replicas : 0);
-        num(c[n++], 256, s ? s->available_replicas : 0);
-        snprintf(c[n++], 256, "%s", age);
-        if (g->wide) {
-            const Skiffpb__V1__PodTemplateSpec *tp =
-                d->spec ? d->spec->template_ : NULL;
-            containers(tp, false, c[n++], 256);
-            containers(tp, true, c[n++], 256);
-            selector_cell(d->spec ? d->spec->selector : NULL, c[n++], 256);
-        }
-        break;
-    }
-    case SKIFFPB__V1__OBJECT__OBJECT_NODE: {
-        const Skiffpb__V1__Node *nd = o->node;
-        node_status(nd, c[n++], 256);
-        node_roles(md, c[n++], 256);
-        snprintf(c[n++], 256, "%s", age);
-        const Skiffpb__V1__NodeSystemInfo *ni =
-            nd->status ? nd->status->node_info : NULL;
-        snprintf(c[n++], 256, "%s",
-                 ni && ni->kubelet_version ? ni->kubelet_version : "");
-        if (g->wide) {
-            snprintf(c[n++], 256, "%s",
-                     or_none(node_address(nd, "InternalIP")));
-            snprintf(c[n++], 256, "%s",
-                     or_none(node_address(nd, "ExternalIP")));
-            snprintf(c[n++], 256, "%s",
-                     ni && ni->os_image ? ni->os_image : "<unknown>");
-            snprintf(c[n++], 256, "%s",
-                     ni && ni->kernel_version ? ni->kernel_version
-                                              : "<unknown>");
-            snprintf(c[n++], 256, "%s",
-                     ni && ni->container_runtime_version
-                         ? ni->container_runtime_version
-                         : "<unknown>");
-        }
-        break;
-    }
-    case SKIFFPB__V1__OBJECT__OBJECT_HORIZONTAL_POD_AUTOSCALER: {
-        const Skiffpb__V1__HorizontalPodAutoscaler *h =
-            o->horizontal_pod_autoscaler;
-        const Skiffpb__V1__CrossVersionObjectReference *r =
-            h->spec ? h->spec->scale_target_ref : NULL;
-        snprintf(c[n++], 256, "%s/%s", r && r->kind ? r->kind : "",
-                 r && r->name ? r->name : "");
-        hpa_targets(h, c[n++], 256);
-        if (h->spec && h->spec->has_min_replicas)
-            num(c[n++], 256, h->spec->min_replicas);
-        else
-            snprintf(c[n++], 256, "<unset>");
-        num(c[n++], 256, h->spec ? h->spec->max_replicas : 0);
-        num(c[n++], 256, h->status ? h->status->current_replicas : 0);
-        snprintf(c[n++], 256, "%s", age);
-        break;
-    }
-    case SKIFFPB__V1__OBJECT__OBJECT_REPLICA_SET: {
-        const Skiffpb__V1__ReplicaSet *r = o->replica_set;
-        num(c[n++], 256, r->spec ? r->spec->replicas : 0);
-        num(c[n++], 256, r->status ? r->status->replicas : 0);
-        num(c[n++], 256, r->status ? r->status->ready_replicas : 0);
-        snprintf(c[n++], 256, "%s", age);
-        break;
-    }
-    case SKIFFPB__V1__OBJECT__OBJECT_STATEFUL_SET: {
-        const Skiffpb__V1__StatefulSet *s = o->stateful_set;
-        snprintf(c[n++], 256, "%d/%d",
-                 s->status ? s->status->ready_replicas : 0,
-                 s->spec ? s->spec->replicas : 0);
-        snprintf(c[n++], 256, "%s", age);
-        break;
-    }
-    case SKIFFPB__V1__OBJECT__OBJECT_DAEMON_SET: {
-        const Skiffpb__V1__DaemonSetStatus *s = o->daemon_set->status;
-        num(c[n++], 256, s ? s->desired_number_scheduled : 0);
-        num(c[n++], 256, s ? s->current_number_scheduled : 0);
-        num(c[n++], 256, s ? s->number_ready : 0);
-        num(c[n++], 256, s ? s->updated_number_scheduled : 0);
-        num(c[n++], 256, s ? s->number_available : 0);
-        const Skiffpb__V1__DaemonSetSpec *sp = o->daemon_set->spec;
-        const Skiffpb__V1__PodSpec *ps =
-            sp && sp->template_ ? sp->template_->spec : NULL;
-        size_t w = 0;
-        for (size_t i = 0; ps && i < ps->n_node_selector && w < 256; i++)
-            w += (size_t)snprintf(c[n] + w, 256 - w, "%s%s=%s", i ? "," : "",
-                                  ps->node_selector[i]->key,
-                                  ps->node_selector[i]->value);
-        if (!c[n][0])
-            snprintf(c[n], 256, "<none>");
-        n++;
-        snprintf(c[n++], 256, "%s", age);
-        break;
-    }
-    case SKIFFPB__V1__OBJECT__OBJECT_NAMESPACE:
-        snprintf(c[n++], 256, "%s",
-                 o->namespace_->status && o->namespace_->status->phase
-                     ? o->namespace_->status->phase
-                     : "");
-        snprintf(c[n++], 256, "%s", age);
-        break;
-    case SKIFFPB__V1__OBJECT__OBJECT_PERSISTENT_VOLUME_CLAIM: {
-        const Skiffpb__V1__PersistentVolumeClaim *p =
-            o->persistent_volume_claim;
-        snprintf(c[n++], 256, "%s",
-                 p->status && p->status->phase ? p->status->phase : "");
-        snprintf(c[n++], 256, "%s",
-                 p->spec && p->spec->volume_name ? p->spec->volume_name : "");
-        c[n++][0] = '\0'; /* capacity: set once bound */
-        size_t w = 0;
-        for (size_t i = 0; p->spec && i < p->spec->n_access_modes; i++) {
-            const char *m = p->spec->access_modes[i];
-            const char *s = !strcmp(m, "ReadWriteOnce")      ? "RWO"
-                            : !strcmp(m, "ReadOnlyMany")     ? "ROX"
-                            : !strcmp(m, "ReadWriteMany")    ? "RWX"
-                            : !strcmp(m, "ReadWriteOncePod") ? "RWOP"
-                                                             : m;
-            w += (size_t)snprintf(c[n] + w, 256 - w, "%s%s", i ? "," : "", s);
-        }
-        n++;
-        snprintf(c[n++], 256, "%s",
-                 p->spec && p->spec->storage_class_name
-                     ? p->spec->storage_class_name
-                     : "<unset>");
-        snprintf(c[n++], 256, "%s", age);
-        break;
-    }
-    default:
-        snprintf(c[n++], 256, "%s", age);
-        break;
-    }
-    if (g->show_labels) {
-        size_t w = 0;
-        for (size_t i = 0; i < md->n_labels && w < 256; i++)
-            w += (size_t)snprintf(c[n] + w, 256 - w, "%s%s=%s", i ? "," : "",
-                                  md->labels[i]->key, md->labels[i]->value);
-        if (!c[n][0])
-            snprintf(c[n], 256, "<none>");
-        n++;
-    }
-    return table_row(t, cells);
-}
 
 /* ---- structured output ----------------------------------------------------
  */
@@ -512,7 +77,7 @@ static int print_objects(octl_stored *items, size_t n, const char *fmt,
  * is reported and makes the exit code 1) or the list, filtered by -l.
  * Returns 0 or 1 (the exit code so far), or minus an exit code to stop
  * with. */
-static int fetch(ctl *x, const octl_kind *k, const gopts *g, const char *ns,
+static int fetch(ctl *x, const octl_kind *k, const octl_gopts *g, const char *ns,
                  const char **wanted, size_t nwanted, cm_arena *a,
                  octl_stored **items, size_t *n)
 {
@@ -563,9 +128,301 @@ static int fetch(ctl *x, const octl_kind *k, const gopts *g, const char *ns,
     return rc;
 }
 
+/* ---- get -w ---------------------------------------------------------------
+ * kubectl's `get -w` is list + watch, here an informer (client/informer.c)
+ * on the kind's prefix (the namespace's, or the object's key with a
+ * NAME).  Its first SYNCED carries the list, printed as `get` prints it
+ * (nothing with --watch-only); every later ADD, UPDATE and DELETE is
+ * printed as it comes: one table row without the header, one document, or
+ * one name.  A deletion prints the object's last state, as kubectl does.
+ * When the watch cannot continue (compacted history) the informer lists
+ * again and reports what changed as ordinary events, so a relist prints
+ * the changed objects like an informer-based kubectl would; a broken
+ * connection is resumed by the client library without gap or duplicate.
+ *
+ * -l applies to every event: an object is shown when it matches, and an
+ * update that makes it stop matching shows its previous state (the API
+ * server's watch turns that into a DELETED event with the old object).
+ * Column widths are fixed by the first batch printed (the list, or the
+ * first event with --watch-only) and widen for a longer cell from then
+ * on, so rows stay aligned for names like the listed ones.  stdout is
+ * flushed after every event so a pipe reader sees it at once.
+ *
+ * The command runs until SIGINT or SIGTERM (exit 0); the first list is
+ * bounded by --command-timeout like any other request. */
+
+static volatile sig_atomic_t watch_stop;
+
+typedef struct wstate {
+    const octl_kind *k;
+    const octl_gopts *g;
+    const char *fmt;
+    const char *key;    /* NAME's key, or NULL (every key of the prefix) */
+    const char *name;   /* NAME, or NULL */
+    size_t w[OCTL_MAX_COLS]; /* column widths, set by the first batch */
+    bool widths_set;
+    bool synced; /* the first list has been applied (and printed) */
+    bool ended;  /* the informer's last callback has run */
+    int status;  /* ENDED's status */
+    int rc;      /* exit code of an error met in a callback */
+    size_t docs; /* documents printed, for yaml's "---" */
+    skiff_informer *inf;
+} wstate;
+
+/* One object of the first list, kept for sorting. */
+typedef struct witem {
+    char *key;
+    obj_object *obj;
+} witem;
+
+typedef struct wcollect {
+    wstate *ws;
+    cm_arena *a;
+    witem *items;
+    size_t n, cap;
+} wcollect;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    watch_stop = 1;
+}
+
+/* Decodes a stored value (resourceVersion filled) into a; NULL when it is
+ * not an object (a raw KV put under /registry/) or memory ran out. */
+static obj_object *watch_decode(const skiff_kv *kv, cm_arena *a)
+{
+    ProtobufCAllocator al = {cm_arena_pb_alloc, cm_arena_pb_free, a};
+    obj_object *o = (obj_object *)protobuf_c_message_unpack(
+        &skiffpb__v1__object__descriptor, &al, kv->value_len, kv->value);
+    Skiffpb__V1__ObjectMeta *md = o ? obj_object_meta(o) : NULL;
+    if (!md)
+        return NULL;
+    char rv[32];
+    snprintf(rv, sizeof rv, "%" PRId64, kv->mod_revision);
+    md->resource_version = octl_strdup(a, rv);
+    return md->resource_version ? o : NULL;
+}
+
+/* Whether kv passes the NAME filter. */
+static bool watch_key_wanted(const wstate *ws, const skiff_kv *kv)
+{
+    return !ws->key || (kv->key_len == strlen(ws->key) &&
+                        !memcmp(kv->key, ws->key, kv->key_len));
+}
+
+/* Whether o passes -l (checked before the watch starts, so it parses). */
+static bool watch_selected(const wstate *ws, const obj_object *o)
+{
+    if (!ws->g->selector)
+        return true;
+    const Skiffpb__V1__ObjectMeta *md = obj_object_meta(o);
+    return octl_selector_match(ws->g->selector, md->n_labels,
+                               (void *const *)md->labels) > 0;
+}
+
+/* Prints objs in the chosen format; the first table printed carries the
+ * header and fixes the column widths.  0 or the exit code. */
+static int watch_print(wstate *ws, obj_object *const *objs, size_t n,
+                       cm_arena *a)
+{
+    if (!n)
+        return 0;
+    if (!strcmp(ws->fmt, "name")) {
+        char tn[96];
+        octl_type_name(ws->k, tn, sizeof tn);
+        for (size_t i = 0; i < n; i++)
+            printf("%s/%s\n", tn, obj_object_meta(objs[i])->name);
+    } else if (!strcmp(ws->fmt, "yaml") || !strcmp(ws->fmt, "json")) {
+        bool yaml = !strcmp(ws->fmt, "yaml");
+        cm_buf b = {0};
+        for (size_t i = 0; i < n; i++) {
+            cm_buf_reset(&b);
+            int rc = yaml ? obj_yaml_encode(objs[i], &b)
+                          : obj_json_encode(objs[i], &b);
+            if (rc) {
+                cm_buf_free(&b);
+                return octl_errorf("cannot encode: %s", cm_strerror(rc));
+            }
+            if (yaml && ws->docs)
+                fputs("---\n", stdout);
+            fwrite(b.base, 1, b.len, stdout);
+            ws->docs++;
+        }
+        cm_buf_free(&b);
+    } else {
+        octl_table t = {.a = a};
+        octl_table_head(&t, ws->k->k, ws->g);
+        for (size_t i = 0; i < n; i++)
+            if (octl_table_add(&t, objs[i], ws->g))
+                return octl_errorf("out of memory");
+        bool head = !ws->widths_set && !ws->g->no_headers;
+        octl_table_widths(&t, head, ws->w);
+        octl_table_emit(&t, head, ws->w);
+        ws->widths_set = true;
+    }
+    fflush(stdout);
+    return 0;
+}
+
+static void watch_collect(const skiff_kv *kv, void *arg)
+{
+    wcollect *wc = arg;
+    if (wc->n == wc->cap || !watch_key_wanted(wc->ws, kv))
+        return;
+    obj_object *o = watch_decode(kv, wc->a);
+    char *key = cm_arena_alloc(wc->a, kv->key_len + 1);
+    if (!o || !key || !watch_selected(wc->ws, o))
+        return;
+    memcpy(key, kv->key, kv->key_len);
+    key[kv->key_len] = '\0';
+    wc->items[wc->n++] = (witem){key, o};
+}
+
+static int cmp_witem(const void *x, const void *y)
+{
+    return strcmp(((const witem *)x)->key, ((const witem *)y)->key);
+}
+
+/* The first list has been applied: NotFound for a missing NAME, else
+ * prints the list sorted by key (namespace, then name) unless
+ * --watch-only.  0 or the exit code. */
+static int watch_first(wstate *ws, skiff_informer *inf)
+{
+    if (ws->key && !skiff_informer_get(inf, ws->key, strlen(ws->key))) {
+        char rn[96];
+        octl_resource_name(ws->k, rn, sizeof rn);
+        fflush(stdout);
+        fprintf(stderr, "Error from server (NotFound): %s \"%s\" not found\n",
+                rn, ws->name);
+        return CTL_EXIT_ERROR;
+    }
+    if (ws->g->watch_only)
+        return 0;
+    cm_arena a = {0};
+    wcollect wc = {.ws = ws, .a = &a, .cap = skiff_informer_len(inf)};
+    wc.items = cm_arena_alloc(&a, (wc.cap + 1) * sizeof *wc.items);
+    if (!wc.items) {
+        cm_arena_free(&a);
+        return octl_errorf("out of memory");
+    }
+    skiff_informer_foreach(inf, watch_collect, &wc);
+    qsort(wc.items, wc.n, sizeof *wc.items, cmp_witem);
+    obj_object **objs = cm_arena_alloc(&a, (wc.n + 1) * sizeof *objs);
+    int rc = objs ? 0 : octl_errorf("out of memory");
+    for (size_t i = 0; !rc && i < wc.n; i++)
+        objs[i] = wc.items[i].obj;
+    if (!rc)
+        rc = watch_print(ws, objs, wc.n, &a);
+    cm_arena_free(&a);
+    return rc;
+}
+
+/* One change after the first list: kv is the new state (NULL for a
+ * deletion), old the previous one (NULL for an addition).  0 or the exit
+ * code. */
+static int watch_change(wstate *ws, const skiff_kv *kv, const skiff_kv *old)
+{
+    const skiff_kv *any = kv ? kv : old;
+    if (!any || !watch_key_wanted(ws, any))
+        return 0;
+    cm_arena a = {0};
+    obj_object *o = kv ? watch_decode(kv, &a) : NULL;
+    if (!o || !watch_selected(ws, o)) {
+        /* A deletion, or an update that left the selection: the last
+         * state that was shown, if it was. */
+        o = old ? watch_decode(old, &a) : NULL;
+        if (o && !watch_selected(ws, o))
+            o = NULL;
+    }
+    int rc = o ? watch_print(ws, &o, 1, &a) : 0;
+    cm_arena_free(&a);
+    return rc;
+}
+
+static void on_watch_event(skiff_informer *inf, int status,
+                           skiff_informer_event ev, const skiff_kv *kv,
+                           const skiff_kv *old, void *data)
+{
+    wstate *ws = data;
+    if (ev == SKIFF_INFORMER_ENDED) {
+        ws->ended = true;
+        ws->status = status;
+        return;
+    }
+    if (ws->rc)
+        return;
+    if (ev == SKIFF_INFORMER_SYNCED) {
+        /* Later SYNCEDs end a relist whose changes were just printed. */
+        if (!ws->synced) {
+            ws->synced = true;
+            ws->rc = watch_first(ws, inf);
+        }
+        return;
+    }
+    if (ws->synced) /* the first list's ADDs are printed at its SYNCED */
+        ws->rc = watch_change(ws, kv, old);
+}
+
+/* get KIND [NAME] -w / --watch-only.  Returns the exit code. */
+static int obj_watch(ctl *x, const octl_kind *k, const octl_gopts *g, const char *ns,
+                     const char *name, const char *fmt)
+{
+    if (g->selector && octl_selector_match(g->selector, 0, NULL) < 0)
+        return octl_errorf("unable to parse requirement: %s", g->selector);
+    char key[OCTL_KEY_MAX], prefix[OCTL_KEY_MAX];
+    wstate ws = {.k = k, .g = g, .fmt = fmt};
+    if (name) {
+        octl_key(k->k, ns, name, key, sizeof key);
+        ws.key = key;
+        ws.name = name;
+        snprintf(prefix, sizeof prefix, "%s", key);
+    } else if (k->k->namespaced && !g->all_ns) {
+        snprintf(prefix, sizeof prefix, "/registry/%s/%s/", k->k->resource, ns);
+    } else {
+        snprintf(prefix, sizeof prefix, "/registry/%s/", k->k->resource);
+    }
+    skiff_client *c = ctl_client(x);
+    struct sigaction sa = {.sa_handler = on_stop_signal}, old_int, old_term;
+    sigemptyset(&sa.sa_mask);
+    watch_stop = 0;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    int rc = skiff_informer_start(c, &ws.inf, prefix, strlen(prefix),
+                                  on_watch_event, &ws);
+    if (rc) {
+        rc = ctl_fail(x, c, rc, NULL);
+        goto out;
+    }
+    /* The informer retries a list that failed for a transient reason;
+     * the first one gets --command-timeout, as a plain get would. */
+    int64_t deadline = octl_now_ms() + x->command_timeout_ms;
+    while (!ws.ended && !ws.rc && !watch_stop) {
+        skiff_client_poll(c, 100);
+        if (!ws.synced && !ws.ended && octl_now_ms() > deadline) {
+            const char *m = skiff_client_errmsg(c);
+            ws.rc = ctl_errorf(CTL_EXIT_ERROR, "%s",
+                               m[0] ? m : "context deadline exceeded");
+        }
+    }
+    if (!ws.ended)
+        skiff_informer_close(ws.inf);
+    /* Its last callback writes to ws: wait for it. */
+    while (!ws.ended)
+        skiff_client_poll(c, 100);
+    rc = ws.rc;
+    if (!rc && ws.status != -ECANCELED)
+        rc = ctl_fail(x, c, ws.status, NULL);
+out:
+    fflush(stdout);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    return rc;
+}
+
 static int obj_get(ctl *x, int argc, char **argv)
 {
-    gopts g = {0};
+    octl_gopts g = {0};
     ctl_flag flags[] = {
         {"namespace", 'n', CTL_STR, &g.ns},
         {"selector", 'l', CTL_STR, &g.selector},
@@ -573,6 +430,9 @@ static int obj_get(ctl *x, int argc, char **argv)
         {"all-namespaces", 'A', CTL_BOOL, &g.all_ns},
         {"show-labels", 0, CTL_BOOL, &g.show_labels},
         {"no-headers", 0, CTL_BOOL, &g.no_headers},
+        /* kubectl's -w; etcdctl's -w (write-out) is for keys only. */
+        {"watch", 'w', CTL_BOOL, &g.watch},
+        {"watch-only", 0, CTL_BOOL, &g.watch_only},
         {NULL, 0, 0, NULL},
     };
     char **pos = calloc((size_t)argc + 1, sizeof *pos);
@@ -622,6 +482,17 @@ static int obj_get(ctl *x, int argc, char **argv)
         goto out;
     }
     const char *ns = g.ns ? g.ns : "default";
+    if (g.watch || g.watch_only) {
+        if (nk > 1 || nwanted > 1) {
+            rc = octl_errorf("watch is only supported on individual "
+                             "resources and resource collections, but %zu "
+                             "resources were found",
+                             nk > 1 ? nk : nwanted);
+            goto out;
+        }
+        rc = obj_watch(x, kinds[0], &g, ns, nwanted ? wanted[0] : NULL, fmt);
+        goto out;
+    }
     octl_stored *all = NULL;
     size_t nall = 0;
     bool tables_printed = false;
@@ -660,8 +531,8 @@ static int obj_get(ctl *x, int argc, char **argv)
              * and prefixes names with their type. */
             if (tables_printed)
                 putchar('\n');
-            table t = {.a = &a};
-            table_head(&t, kinds[ki]->k, &g);
+            octl_table t = {.a = &a};
+            octl_table_head(&t, kinds[ki]->k, &g);
             for (size_t i = 0; i < n; i++) {
                 if (nk > 1) {
                     Skiffpb__V1__ObjectMeta *md = obj_object_meta(items[i].obj);
@@ -674,12 +545,12 @@ static int obj_get(ctl *x, int argc, char **argv)
                     snprintf(nm, l, "%s/%s", tn, md->name);
                     md->name = nm;
                 }
-                if (table_add(&t, items[i].obj, &g)) {
+                if (octl_table_add(&t, items[i].obj, &g)) {
                     rc = octl_errorf("out of memory");
                     goto out;
                 }
             }
-            table_print(&t, !g.no_headers);
+            octl_table_print(&t, !g.no_headers);
             tables_printed = true;
         }
     }
@@ -701,10 +572,27 @@ out:
     return rc;
 }
 
-int cmd_obj_get_or_kv(ctl *x, int argc, char **argv)
+/* Whether w names a kind as get's first argument: "pods", "deploy/web",
+ * "deploy,pods"; never a word starting with "/" (a key). */
+static bool is_kind_word(const char *w)
+{
+    char word[128];
+    snprintf(word, sizeof word, "%s", w);
+    char *slash = strchr(word, '/');
+    if (slash && slash != word)
+        *slash = '\0';
+    char *comma = strchr(word, ',');
+    if (comma)
+        *comma = '\0';
+    return word[0] != '/' && octl_kind_lookup(word);
+}
+
+bool octl_get_is_object(int argc, char *const *argv)
 {
     /* The first word that is not a flag decides.  Flags that take a value
-     * in either command are skipped with it; `--flag=value` is one word. */
+     * in either command are skipped with it; `--flag=value` is one word.
+     * `-w` is kubectl's watch (no value) when a kind follows it, else
+     * etcdctl's write-out with its format. */
     static const char *const valued[] = {"-n",
                                          "--namespace",
                                          "-l",
@@ -717,7 +605,7 @@ int cmd_obj_get_or_kv(ctl *x, int argc, char **argv)
                                          "--key",
                                          "--dial-timeout",
                                          "--command-timeout",
-                                         "-w",
+                                         "--token",
                                          "--write-out",
                                          "--consistency",
                                          "--order",
@@ -733,6 +621,11 @@ int cmd_obj_get_or_kv(ctl *x, int argc, char **argv)
         const char *w = argv[i];
         if (!strcmp(w, "--"))
             break;
+        if (!strcmp(w, "-w")) {
+            if (i + 1 < argc && !is_kind_word(argv[i + 1]))
+                i++;
+            continue;
+        }
         if (w[0] == '-' && w[1]) {
             for (const char *const *v = valued; *v; v++)
                 if (!strcmp(w, *v)) {
@@ -741,17 +634,14 @@ int cmd_obj_get_or_kv(ctl *x, int argc, char **argv)
                 }
             continue;
         }
-        char word[128];
-        snprintf(word, sizeof word, "%s", w);
-        char *slash = strchr(word, '/');
-        if (slash && slash != word)
-            *slash = '\0';
-        char *comma = strchr(word, ',');
-        if (comma)
-            *comma = '\0';
-        if (word[0] != '/' && octl_kind_lookup(word))
-            return obj_get(x, argc, argv);
-        break;
+        return is_kind_word(w);
     }
+    return false;
+}
+
+int cmd_obj_get_or_kv(ctl *x, int argc, char **argv)
+{
+    if (octl_get_is_object(argc, argv))
+        return obj_get(x, argc, argv);
     return cmd_get(x, argc, argv);
 }

@@ -22,8 +22,14 @@
 #include "objects.h"
 
 /* Retries of a read-modify-write whose compare failed (kubectl's apply
- * retries conflicts the same way). */
-#define OCTL_RETRIES 5
+ * retries conflicts the same way; the API server retries its own
+ * read-modify-writes without a bound).  Between attempts octl_backoff
+ * waits a little, randomised, so writers racing on one object spread
+ * out instead of colliding again. */
+#define OCTL_RETRIES 30
+/* Sleeps before retry `attempt` (0-based): a random 0..(2^min(attempt,6))
+ * milliseconds. */
+void octl_backoff(int attempt);
 #define OCTL_KEY_MAX 512
 
 /* Results of octl_write besides 0 and client errors. */
@@ -140,6 +146,11 @@ void octl_pod_status(const Skiffpb__V1__Pod *p, char *status, size_t scap,
 /* `get`: kubectl's when its first argument names a kind, else
  * etcdctl's (cmd_get). */
 int cmd_obj_get_or_kv(ctl *x, int argc, char **argv);
+/* The decision cmd_obj_get_or_kv makes on get's words (after the command
+ * word): whether they are kubectl's object get.  main() asks it so that
+ * an object get's `-w` (watch) is not taken for etcdctl's global
+ * `-w FORMAT`. */
+bool octl_get_is_object(int argc, char *const *argv);
 int cmd_obj_apply(ctl *x, int argc, char **argv);
 int cmd_obj_create(ctl *x, int argc, char **argv);
 int cmd_obj_replace(ctl *x, int argc, char **argv);

@@ -365,6 +365,17 @@ int octl_write(ctl *x, const char *key, obj_object *obj, const octl_stored *old,
     return ok ? 0 : OCTL_ECONFLICT;
 }
 
+void octl_backoff(int attempt)
+{
+    static unsigned seed;
+    if (!seed)
+        seed = (unsigned)getpid() ^ (unsigned)octl_now_ms();
+    int cap = 1 << (attempt < 6 ? attempt : 6);
+    int ms = (int)(rand_r(&seed) % (unsigned)(cap + 1));
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
 int octl_update(ctl *x, const octl_kind *k, const char *ns, const char *name,
                 octl_mutate_fn mutate, void *arg, bool *unchanged)
 {
@@ -403,6 +414,7 @@ int octl_update(ctl *x, const octl_kind *k, const char *ns, const char *name,
         rc = octl_write(x, key, o, &st, &a, &res);
         if (rc == OCTL_ECONFLICT) {
             cm_arena_free(&a);
+            octl_backoff(attempt);
             continue;
         }
         if (rc == OCTL_EREFUSED)

@@ -53,6 +53,8 @@ typedef struct jr_node {
     int refused;    /* refused to start after damage: left down */
     int generation; /* bumped by each re-add */
     uint64_t id;    /* raft member id (Status header) */
+    pid_t netq_pid; /* jepsen-netq in the namespace, 0 when none */
+    int netq_out;   /* its standard output (ready and stats lines) */
 } jr_node;
 
 typedef struct jr_hist jr_hist;
@@ -81,6 +83,7 @@ typedef struct jr_run {
     const char *skiffd;
     const char *checker; /* jepsen-check, or NULL */
     const char *shim;    /* libjepsen-dropsync.so */
+    const char *netq;    /* jepsen-netq, the netem nemesis's queue */
     const char *faketime_lib;
     const char *store_root;
     int nemesis_interval_s; /* mean quiet time between faults */
@@ -93,7 +96,7 @@ typedef struct jr_run {
     char dir[PATH_MAX];
     int use_shim;
     int use_faketime;
-    int netem_fallback; /* tc netem missing: iptables loss instead */
+    int netem_fallback; /* NFQUEUE unusable: iptables loss instead */
     jr_node nodes[JR_MAX_NODES];
     char token[32];
     pthread_mutex_t lock; /* nodes[] */
@@ -147,7 +150,12 @@ int jr_net_cleanup_stale(int all);
 /* Drops traffic between members that `grid[i][j]` says may not talk. */
 int jr_net_partition(jr_run *r, int grid[JR_MAX_NODES][JR_MAX_NODES]);
 int jr_net_heal(jr_run *r);
-int jr_net_netem(jr_run *r, int i, const char *spec);
+/* Starts jepsen-netq with the tc-netem style `spec` (netq.h) in member i's
+ * namespace, seeded with `seed`, and queues the member's outgoing packets
+ * to it.  0, or -1 (logged) when it did not start. */
+int jr_net_netem(jr_run *r, int i, const char *spec, uint64_t seed);
+/* Removes the queueing rules and stops every jepsen-netq (held packets go
+ * out first); logs each one's counters in nemesis.log. */
 int jr_net_netem_clear(jr_run *r);
 
 /* ---- node.c: member processes ---------------------------------------------

@@ -13,8 +13,10 @@
  *   pause     SIGSTOP / SIGCONT, same targets;
  *   partition isolate one, isolate the leader, random halves, a majorities
  *             ring, a bridge; heal;
- *   netem     loss, delay with jitter, duplication, reordering on members'
- *             eth0 (iptables random loss where the kernel lacks netem);
+ *   netem     loss, delay with jitter, duplication, reordering of what one
+ *             or all members send on eth0, by jepsen-netq (netq.c) behind
+ *             an NFQUEUE rule (iptables random loss where NFQUEUE is
+ *             missing);
  *   clock     jump one member's wall clock (libfaketime control file);
  *   member    remove and re-add a member with a fresh data dir, or move
  *             the leader;
@@ -339,12 +341,13 @@ static void start_fault(jr_run *r, jr_rng *g, fault *f)
         int all = jr_randn(g, 2);
         int one = jr_randn(g, r->n);
         for (int i = 0; i < r->n; i++)
-            if ((all || i == one) && jr_net_netem(r, i, specs[s]))
-                jr_log(r, "netem on %s FAILED (cmd.log)", r->nodes[i].name);
-        snprintf(f->what, sizeof f->what, "%s on %s%s",
-                 r->netem_fallback ? "iptables loss 20% (no sch_netem)"
+            if ((all || i == one) && jr_net_netem(r, i, specs[s], jr_rand(g)))
+                jr_log(r, "netem on %s FAILED (cmd.log, %s.netq.log)",
+                       r->nodes[i].name, r->nodes[i].name);
+        snprintf(f->what, sizeof f->what, "%s on %s",
+                 r->netem_fallback ? "iptables loss 20% (NFQUEUE missing)"
                                    : specs[s],
-                 all ? "all" : r->nodes[one].name, "");
+                 all ? "all" : r->nodes[one].name);
         break;
     }
     case 4: {

@@ -11,22 +11,38 @@
  * Faults are applied inside the members' namespaces: iptables INPUT DROP
  * rules for partitions (so a client in the root namespace can still talk
  * to an isolated member, which is what makes stale reads observable), and
- * tc netem on eth0 for loss, delay, duplication and reordering.  Deleting
- * a namespace removes its rules, qdiscs and veth, which makes teardown
- * total.
+ * for loss, delay, duplication and reordering an iptables OUTPUT rule that
+ * hands eth0's outgoing packets to NFQUEUE, where jepsen-netq (netq.c), a
+ * userspace netem started in that namespace, holds, drops or duplicates
+ * them.  The rule has --queue-bypass, so traffic flows whenever no
+ * jepsen-netq is bound.  Setup probes that this works; where it does not
+ * (no NFQUEUE), the run says so loudly, marks results.json
+ * ("netem_fallback") and the nemesis can only drop 20 % of incoming peer
+ * traffic with iptables' statistic match.  Deleting a namespace removes
+ * its rules, veth and any process left in it, which makes teardown total.
  */
 #include "jepsen_int.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "netq.h"
+
 #define LOCK_PATH "/run/skiff-jepsen.lock"
+
+static int probe_netem(jr_run *r);
 
 static int pick_subnet(jr_run *r)
 {
@@ -98,11 +114,16 @@ int jr_net_setup(jr_run *r)
         fprintf(stderr, "jepsen: iptables does not work in namespaces\n");
         goto out;
     }
-    if (jr_sh(r,
-              "ip netns exec %s tc qdisc add dev eth0 root netem "
-              "delay 1ms && ip netns exec %s tc qdisc del dev eth0 root",
-              r->nodes[0].ns, r->nodes[0].ns))
+    if ((r->nemeses & JR_NEM_NETEM) && probe_netem(r)) {
         r->netem_fallback = 1;
+        fprintf(stderr,
+                "jepsen: WARNING: jepsen-netq cannot queue packets in a "
+                "namespace (NFQUEUE; see %s/cmd.log and %s.netq.log); the "
+                "netem nemesis falls back to 20%% iptables loss, without "
+                "delay, duplication or reordering\n",
+                r->dir, r->nodes[0].name);
+        jr_log(r, "NETEM FALLBACK: jepsen-netq unusable, iptables loss only");
+    }
     rc = 0;
 out:
     flock(lk, LOCK_UN);
@@ -130,6 +151,7 @@ void jr_net_teardown(jr_run *r)
     if (!r->net_ready)
         return;
     for (int i = 0; i < r->n; i++) {
+        /* A jepsen-netq still running lives in the namespace too. */
         kill_ns_pids(r->nodes[i].ns);
         jr_sh(r, "ip netns del %s", r->nodes[i].ns);
         jr_sh(r, "ip link del %s 2>/dev/null; true", r->nodes[i].veth);
@@ -222,12 +244,145 @@ int jr_net_heal(jr_run *r)
     return rc;
 }
 
-int jr_net_netem(jr_run *r, int i, const char *spec)
+/* ---- netem: jepsen-netq -------------------------------------------------- */
+/* One line of a jepsen-netq's output within timeout_ms; 0, or -1 on end of
+ * file or timeout. */
+static int read_line(int fd, char *buf, size_t cap, int timeout_ms)
+{
+    size_t o = 0;
+    uint64_t end = jr_now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+    while (o + 1 < cap) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        uint64_t now = jr_now_ns();
+        if (now >= end || poll(&p, 1, (int)((end - now) / 1000000ULL) + 1) <= 0)
+            return -1;
+        if (read(fd, buf + o, 1) != 1)
+            return -1;
+        if (buf[o] == '\n')
+            break;
+        o++;
+    }
+    buf[o] = 0;
+    return 0;
+}
+
+/* Stops member i's jepsen-netq with sig (SIGTERM: it lets its packets go
+ * and prints its counters, which go to nemesis.log).  0, or -1 when it
+ * had died or did not end properly. */
+static int netq_stop(jr_run *r, int i, int sig, long *packets)
+{
+    jr_node *nd = &r->nodes[i];
+    if (!nd->netq_pid)
+        return 0;
+    char line[256] = "";
+    kill(nd->netq_pid, sig);
+    int got = sig == SIGTERM &&
+              !read_line(nd->netq_out, line, sizeof line, 5000) &&
+              !strncmp(line, JR_NETQ_STATS " ", strlen(JR_NETQ_STATS) + 1);
+    if (!got)
+        kill(nd->netq_pid, SIGKILL);
+    int st = 0;
+    waitpid(nd->netq_pid, &st, 0);
+    close(nd->netq_out);
+    nd->netq_pid = 0;
+    nd->netq_out = -1;
+    if (got && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+        const char *c = line + strlen(JR_NETQ_STATS) + 1;
+        if (packets && !strncmp(c, "packets=", 8))
+            *packets = atol(c + 8);
+        jr_log(r, "netq %s: %s%s", nd->name, c,
+               !strncmp(c, "packets=0 ", 10) ? " (NO PACKET QUEUED)" : "");
+        return 0;
+    }
+    if (sig == SIGTERM)
+        jr_log(r, "netq %s FAILED: %s %d (see %s.netq.log)", nd->name,
+               WIFSIGNALED(st) ? "signal" : "status",
+               WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st), nd->name);
+    return -1;
+}
+
+/* Starts jepsen-netq in member i's namespace (forked and exec'd like a
+ * member) and waits for it to bind its queue. */
+static int netq_start(jr_run *r, int i, const char *spec, uint64_t seed)
+{
+    jr_node *nd = &r->nodes[i];
+    char words[256], seeds[32], queue[16], nspath[PATH_MAX],
+        logp[PATH_MAX + 32], line[128];
+    const char *argv[32];
+    int a = 0;
+    snprintf(words, sizeof words, "%s", spec);
+    snprintf(seeds, sizeof seeds, "%llu", (unsigned long long)seed);
+    snprintf(queue, sizeof queue, "%d", JR_NETQ_QUEUE);
+    argv[a++] = r->netq;
+    argv[a++] = "--queue";
+    argv[a++] = queue;
+    argv[a++] = "--seed";
+    argv[a++] = seeds;
+    char *save = NULL;
+    for (char *w = strtok_r(words, " ", &save); w && a < 31;
+         w = strtok_r(NULL, " ", &save))
+        argv[a++] = w;
+    argv[a] = NULL;
+    snprintf(nspath, sizeof nspath, "/var/run/netns/%s", nd->ns);
+    snprintf(logp, sizeof logp, "%s/%s.netq.log", r->dir, nd->name);
+    int pfd[2] = {-1, -1};
+    int nsfd = open(nspath, O_RDONLY | O_CLOEXEC);
+    int logfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (nsfd < 0 || logfd < 0 || pipe2(pfd, O_CLOEXEC))
+        goto err;
+    {
+        char hdr[512];
+        int k = snprintf(hdr, sizeof hdr,
+                         "==== jepsen: netq %s (seed %s) at %.3f s\n", spec,
+                         seeds, (double)jr_rel_ns(r) / 1e9);
+        if (write(logfd, hdr, (size_t)k) < 0)
+            (void)0;
+    }
+    pid_t pid = fork();
+    if (pid < 0)
+        goto err;
+    if (pid == 0) {
+        /* Child: only async-signal-safe calls until exec. */
+        if (setns(nsfd, CLONE_NEWNET))
+            _exit(120);
+        dup2(pfd[1], 1);
+        dup2(logfd, 2);
+        setpgid(0, 0); /* a ^C to the runner must not hit it first */
+        execv(r->netq, (char *const *)argv);
+        _exit(127);
+    }
+    close(nsfd);
+    close(logfd);
+    close(pfd[1]);
+    nd->netq_pid = pid;
+    nd->netq_out = pfd[0];
+    if (read_line(pfd[0], line, sizeof line, 5000) ||
+        strncmp(line, JR_NETQ_READY, strlen(JR_NETQ_READY))) {
+        netq_stop(r, i, SIGKILL, NULL);
+        jr_log(r, "netq %s did not start (see %s.netq.log)", nd->name,
+               nd->name);
+        return -1;
+    }
+    return 0;
+err:
+    jr_log(r, "netq %s: %s", nd->name, strerror(errno));
+    if (nsfd >= 0)
+        close(nsfd);
+    if (logfd >= 0)
+        close(logfd);
+    if (pfd[0] >= 0) {
+        close(pfd[0]);
+        close(pfd[1]);
+    }
+    return -1;
+}
+
+int jr_net_netem(jr_run *r, int i, const char *spec, uint64_t seed)
 {
     if (r->netem_fallback) {
-        /* This kernel has no sch_netem: the closest honest substitute is
-         * random loss of peer traffic by iptables' statistic match
-         * (clients on the bridge address are spared). */
+        /* No NFQUEUE: the closest honest substitute is random loss of
+         * peer traffic by iptables' statistic match (clients on the
+         * bridge address are spared). */
         return jr_sh(r,
                      "ip netns exec %s sh -c 'iptables -A INPUT -s 10.231.%d.1 "
                      "-j ACCEPT && iptables -A INPUT -m statistic --mode "
@@ -236,22 +391,81 @@ int jr_net_netem(jr_run *r, int i, const char *spec)
                    ? -1
                    : 0;
     }
-    return jr_sh(r, "ip netns exec %s tc qdisc replace dev eth0 root netem %s",
-                 r->nodes[i].ns, spec)
-               ? -1
-               : 0;
+    if (r->nodes[i].netq_pid || netq_start(r, i, spec, seed))
+        return -1;
+    /* The queue is bound before the rule exists, so no packet meets a
+     * rule without its program (it would pass unharmed anyway). */
+    if (jr_sh(r,
+              "ip netns exec %s iptables -I OUTPUT -o eth0 -m mark ! --mark "
+              "%#x -j NFQUEUE --queue-num %d --queue-bypass",
+              r->nodes[i].ns, JR_NETQ_MARK, JR_NETQ_QUEUE)) {
+        netq_stop(r, i, SIGTERM, NULL);
+        return -1;
+    }
+    return 0;
 }
 
 int jr_net_netem_clear(jr_run *r)
 {
+    int rc = 0;
     for (int i = 0; i < r->n; i++) {
-        if (r->netem_fallback)
+        if (r->netem_fallback) {
             jr_sh(r, "ip netns exec %s iptables -F INPUT", r->nodes[i].ns);
-        else
-            jr_sh(r,
-                  "ip netns exec %s tc qdisc del dev eth0 root 2>/dev/null;"
-                  " true",
-                  r->nodes[i].ns);
+            continue;
+        }
+        if (!r->nodes[i].netq_pid)
+            continue;
+        /* Rule first, so new packets pass directly; then the program
+         * lets what it holds go. */
+        if (jr_sh(r, "ip netns exec %s iptables -F OUTPUT", r->nodes[i].ns))
+            rc = -1;
+        if (netq_stop(r, i, SIGTERM, NULL))
+            rc = -1;
     }
-    return 0;
+    return rc;
+}
+
+/* Proves the netem path before the run relies on it: jepsen-netq binds
+ * its queue in the first member's namespace, the rule goes in, and a
+ * datagram sent from there to the bridge must pass through the program. */
+static int probe_netem(jr_run *r)
+{
+    jr_node *nd = &r->nodes[0];
+    long packets = 0;
+    if (jr_net_netem(r, 0, "delay 1ms", r->seed))
+        return -1;
+    char nspath[PATH_MAX];
+    snprintf(nspath, sizeof nspath, "/var/run/netns/%s", nd->ns);
+    int self = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    int there = open(nspath, O_RDONLY | O_CLOEXEC);
+    int s = -1;
+    /* Only this thread enters the namespace, and only for socket(). */
+    if (self >= 0 && there >= 0 && !setns(there, CLONE_NEWNET)) {
+        s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (setns(self, CLONE_NEWNET)) {
+            fprintf(stderr, "jepsen: cannot return to the root namespace\n");
+            abort();
+        }
+    }
+    if (s >= 0) {
+        struct sockaddr_in to = {.sin_family = AF_INET,
+                                 .sin_port = htons(9)}; /* discard */
+        char ip[32];
+        snprintf(ip, sizeof ip, "10.231.%d.1", r->subnet);
+        inet_pton(AF_INET, ip, &to.sin_addr);
+        if (sendto(s, "netem probe", 11, 0, (struct sockaddr *)&to,
+                   sizeof to) != 11)
+            jr_log(r, "netem probe: send: %s", strerror(errno));
+        close(s);
+    }
+    if (self >= 0)
+        close(self);
+    if (there >= 0)
+        close(there);
+    /* The queue took the datagram inside sendto(): the count is final. */
+    int rc = jr_sh(r, "ip netns exec %s iptables -F OUTPUT", nd->ns);
+    rc |= netq_stop(r, 0, SIGTERM, &packets);
+    jr_log(r, "netem probe: %ld packet(s) went through jepsen-netq in %s",
+           packets, nd->name);
+    return rc || packets < 1 ? -1 : 0;
 }

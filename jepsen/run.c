@@ -16,11 +16,11 @@
  * jepsen/store/<workload>-<time>/.  Exit status: 0 valid, 1 invalid,
  * 2 unknown, 3 the run itself failed (setup, usage).
  *
- * Teardown (members, namespaces, bridge; iptables rules and qdiscs live in
- * the namespaces) runs at the end, from atexit, and from a signal thread
- * on SIGINT/SIGTERM/SIGHUP; a run killed harder leaves names with its pid
- * in them, which the next run (or --cleanup) removes once that pid is
- * gone.
+ * Teardown (members, namespaces, bridge; iptables rules and the netem
+ * nemesis's jepsen-netq processes live in the namespaces) runs at the
+ * end, from atexit, and from a signal thread on SIGINT/SIGTERM/SIGHUP; a
+ * run killed harder leaves names with its pid in them, which the next run
+ * (or --cleanup) removes once that pid is gone.
  */
 #include "jepsen_int.h"
 
@@ -41,6 +41,9 @@
 #endif
 #ifndef JEPSEN_SHIM
 #define JEPSEN_SHIM ""
+#endif
+#ifndef JEPSEN_NETQ
+#define JEPSEN_NETQ "jepsen-netq"
 #endif
 #ifndef JEPSEN_STORE
 #define JEPSEN_STORE "jepsen/store"
@@ -185,6 +188,7 @@ static int setup_run(jr_run *r)
     for (int i = 0; i < r->n; i++) {
         jr_node *nd = &r->nodes[i];
         nd->idx = i;
+        nd->netq_out = -1;
         jr_fmt(nd->name, sizeof nd->name, "n%d", i + 1);
         jr_fmt(nd->ns, sizeof nd->ns, "%sn%d", r->prefix, i + 1);
         jr_fmt(nd->veth, sizeof nd->veth, "%sv%d", r->prefix, i + 1);
@@ -227,6 +231,7 @@ int main(int argc, char **argv)
         getenv("JEPSEN_SKIFFD") ? getenv("JEPSEN_SKIFFD") : JEPSEN_SKIFFD;
     r->checker = JEPSEN_CHECK;
     r->shim = JEPSEN_SHIM;
+    r->netq = getenv("JEPSEN_NETQ") ? getenv("JEPSEN_NETQ") : JEPSEN_NETQ;
     r->faketime_lib = FAKETIME_LIB;
     r->store_root =
         getenv("JEPSEN_STORE") ? getenv("JEPSEN_STORE") : JEPSEN_STORE;
@@ -332,6 +337,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "jepsen: disk shim %s missing\n", r->shim);
         return 3;
     }
+    if ((r->nemeses & JR_NEM_NETEM) && access(r->netq, X_OK)) {
+        fprintf(stderr, "jepsen: jepsen-netq %s: %s\n", r->netq,
+                strerror(errno));
+        return 3;
+    }
     if (r->use_faketime && access(r->faketime_lib, R_OK)) {
         fprintf(stderr, "jepsen: %s missing (apt-get install faketime)\n",
                 r->faketime_lib);
@@ -370,7 +380,7 @@ int main(int argc, char **argv)
            "subnet 10.231.%d.0/24%s",
            r->prefix, r->workload, nemesis, r->n, (unsigned long long)r->seed,
            r->unsafe ? " unsafe " : "", r->unsafe ? r->unsafe : "", r->subnet,
-           r->netem_fallback ? " (tc netem unavailable: iptables loss)" : "");
+           r->netem_fallback ? " (NETEM FALLBACK: iptables loss only)" : "");
     for (int i = 0; i < r->n; i++)
         if (jr_node_start(r, i, "new")) {
             fprintf(stderr, "jepsen: cannot start %s\n", r->nodes[i].name);

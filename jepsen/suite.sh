@@ -5,7 +5,8 @@
 # what it must be: "valid" runs must exit 0; the unsafe-switch runs must
 # be reported invalid (exit 1) *for the right reason* (a grep on
 # results.json), otherwise the suite fails: a checker that cannot see a
-# planted bug proves nothing.  One line per run; a summary at the end.
+# planted bug proves nothing.  Likewise a netem run must show that its
+# faults went through jepsen-netq.  One line per run; a summary at the end.
 #   short: every workload and every nemesis at least once, plus the three
 #          unsafe switches; under 10 minutes on 2 cores (make test).
 #   long:  longer runs, 5 members, every workload under every nemesis.
@@ -41,11 +42,30 @@ expect() {
     fi
 }
 
+# netem_applied NAME: the run just made by expect really disturbed the
+# network: jepsen-netq's counters show queued packets after the setup
+# probe, no netq failed, and the run did not fall back to iptables loss.
+netem_applied() {
+    total=$((total + 1))
+    log_=${dir:+$dir/nemesis.log}
+    ok=no
+    if [ -n "$log_" ] && [ -f "$log_" ] &&
+        [ "$(grep -c 'netq n[0-9]*: packets=[1-9]' "$log_")" -ge 2 ] &&
+        ! grep -q 'netq .*FAILED\|did not start\|NETEM FALLBACK' "$log_" &&
+        grep -q '"netem_fallback":false' "$dir/results.json"; then
+        ok=yes
+    fi
+    printf '%-4s %-28s netem faults went through jepsen-netq  %s\n' \
+        "$([ $ok = yes ] && echo PASS || echo FAIL)" "$1" "${log_:-(no log)}"
+    [ $ok = yes ] || fails=$((fails + 1))
+}
+
 "$run" --cleanup >/dev/null 2>&1
 common="--concurrency 5 --rate 100 --interval 1"
 if [ "$mode" = short ]; then
     expect register-crash       valid   "" -- --workload register --nemesis kill,pause,partition --time-limit 24 --seed 1 $common
     expect append-net-clock     valid   "" -- --workload append --nemesis netem,clock,admin --time-limit 24 --seed 2 $common
+    netem_applied append-net-clock
     expect watch-faults         valid   "" -- --workload watch --nemesis kill,partition,admin --time-limit 24 --seed 3 --concurrency 3 --rate 60 --interval 1
     expect lease-faults         valid   "" -- --workload lease --nemesis pause,clock,kill --time-limit 24 --seed 4 --concurrency 4 --rate 40 --interval 1
     expect append-disk          valid   "" -- --workload append --nemesis disk,kill --kill-all --time-limit 24 --seed 5 $common

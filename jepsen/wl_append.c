@@ -17,6 +17,11 @@
 #include <string.h>
 
 #define NKEYS 8
+/* Longest list value handled, in bytes.  A txn whose lists would not fit
+ * fails before writing anything (a truncated list must never be written:
+ * it would lose acknowledged appends and blame the store for it). */
+#define LIST_CAP 65536
+#define BODY_CAP (NKEYS * (LIST_CAP + 64) + 1024)
 #define MAXMOPS 4
 
 static atomic_llong next_elem = 1;
@@ -34,7 +39,7 @@ static int setup(jr_run *r)
 }
 
 static size_t body_of(char *b, size_t cap, const mop *m, int n,
-                      char lists[][4096], int with_reads)
+                      char lists[][LIST_CAP], int with_reads)
 {
     size_t o = (size_t)snprintf(b, cap, "\"value\":[");
     for (int i = 0; i < n; i++) {
@@ -62,8 +67,8 @@ static void op(jr_worker *w)
         m[i].key = jr_randn(&w->rng, NKEYS);
         m[i].elem = m[i].append ? atomic_fetch_add(&next_elem, 1) : 0;
     }
-    static _Thread_local char lists[MAXMOPS][4096];
-    static _Thread_local char body[65536];
+    static _Thread_local char lists[MAXMOPS][LIST_CAP];
+    static _Thread_local char body[MAXMOPS * (LIST_CAP + 64) + 1024];
     body_of(body, sizeof body, m, n, lists, 0);
     uint64_t t = jr_hist_invoke(r, w->process, "txn", body);
 
@@ -96,14 +101,16 @@ static void op(jr_worker *w)
         skiff_result_free(&res);
         return;
     }
-    static _Thread_local char cur[MAXMOPS][4096];
+    static _Thread_local char cur[MAXMOPS][LIST_CAP];
     int64_t mod[MAXMOPS];
+    int too_long = 0;
     for (int j = 0; j < nk; j++) {
         const skiff_result *sr =
             j < (int)res.n_responses ? &res.responses[j] : NULL;
         cur[j][0] = 0;
         mod[j] = 0;
         if (sr && sr->n_kvs) {
+            too_long |= sr->kvs[0].value_len >= LIST_CAP;
             snprintf(cur[j], sizeof cur[j], "%.*s", (int)sr->kvs[0].value_len,
                      (const char *)sr->kvs[0].value);
             mod[j] = sr->kvs[0].mod_revision;
@@ -119,14 +126,20 @@ static void op(jr_worker *w)
             j++;
         if (m[i].append) {
             size_t l = strlen(cur[j]);
-            snprintf(cur[j] + l, sizeof cur[j] - l, "%s%lld", l ? "," : "",
-                     m[i].elem);
+            int nw = snprintf(cur[j] + l, sizeof cur[j] - l, "%s%lld",
+                             l ? "," : "", m[i].elem);
+            too_long |= nw < 0 || (size_t)nw >= sizeof cur[j] - l;
             dirty[j] = 1;
         } else {
             snprintf(lists[i], sizeof lists[i], "%s", cur[j]);
         }
     }
     const char *outcome = "ok";
+    if (too_long) {
+        /* Past the runner's limit: nothing is written, the txn failed. */
+        jr_hist_complete(r, w->process, "fail", "txn", body, t);
+        return;
+    }
     if (any_append) {
         skiff_cmp cmps[MAXMOPS];
         skiff_op puts[MAXMOPS];
@@ -167,13 +180,13 @@ static void op(jr_worker *w)
  * count of acknowledged appends missing from it. */
 static int final(jr_run *r, char *json, size_t cap)
 {
-    char finals[NKEYS][4096];
+    static char finals[NKEYS][LIST_CAP];
     int agree = 1, have = 0;
     for (int i = 0; i < r->n; i++) {
         if (r->nodes[i].removed)
             continue;
         skiff_client *c = jr_client(r, 0, i, 5000);
-        static char body[65536];
+        static char body[BODY_CAP];
         size_t o = (size_t)snprintf(body, sizeof body, "\"value\":[");
         for (int k = 0; k < NKEYS; k++)
             o += (size_t)snprintf(body + o, sizeof body - o,
@@ -200,7 +213,8 @@ static int final(jr_run *r, char *json, size_t cap)
         } else {
             o = (size_t)snprintf(body, sizeof body, "\"value\":[");
             for (int k = 0; k < NKEYS; k++) {
-                char l[4096] = "";
+                static char l[LIST_CAP];
+                l[0] = 0;
                 if (k < (int)res.n_responses && res.responses[k].n_kvs)
                     snprintf(l, sizeof l, "%.*s",
                              (int)res.responses[k].kvs[0].value_len,

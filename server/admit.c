@@ -329,14 +329,18 @@ static bool admit_delete(admit_job *j, Skiffpb__DeleteRangeRequest *d)
     obj_object *o = old ? unpack(j, old->value.data, old->value.len) : NULL;
     if (!note(j, key, "delete", "", pod_node(o)))
         return false;
-    if (!o)
-        return true; /* nothing there, or not an object: a raw delete */
-    const Skiffpb__V1__ObjectMeta *m = obj_object_meta(o);
-    if (m && m->n_finalizers)
-        return refuse(j, OBJ_ADMIT_INVALID,
-                      "%.300s has finalizers: set metadata.deletionTimestamp "
-                      "and it is deleted once they are removed",
-                      key);
+    obj_admit_req rq = {0};
+    rq.key = key;
+    if (old) {
+        rq.old_value = old->value.data;
+        rq.old_value_len = old->value.len;
+        rq.old_mod_revision = old->mod_revision;
+    }
+    obj_admit_res res;
+    if (obj_admit_delete(&rq, j->a, &res) && res.code == OBJ_ADMIT_OK)
+        return refuse(j, OBJ_ADMIT_BAD_REQUEST, "%s", "admission failed");
+    if (res.code != OBJ_ADMIT_OK)
+        return refuse(j, res.code, "%s", res.message);
     return true;
 }
 

@@ -14,6 +14,14 @@
  * The few kind-specific immutability rules follow Kubernetes' update
  * validation for apps/v1.
  *
+ * Deletion follows Kubernetes' two phases: an object without finalizers
+ * is deleted outright; one with finalizers is first marked by setting
+ * metadata.deletionTimestamp (an ordinary update, stamped with the
+ * request's time) and deleted by the garbage collector once every
+ * finalizer is gone.  So once the mark is set it is never changed or
+ * cleared, and finalizers may only be removed; the GC's own finalizers
+ * (foregroundDeletion, orphan) may be added by the update that sets it.
+ *
  * Decoded objects, defaults and the packed result all live in the caller's
  * arena, so nothing is freed here.
  */
@@ -294,6 +302,85 @@ static int check_immutable(actx *c, obj_object *n, obj_object *o)
     return 0;
 }
 
+static bool has_string(char *const *v, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] && !strcmp(v[i], s))
+            return true;
+    return false;
+}
+
+static bool gc_finalizer(const char *f)
+{
+    return !strcmp(f, OBJ_FINALIZER_FOREGROUND) ||
+           !strcmp(f, OBJ_FINALIZER_ORPHAN);
+}
+
+/* The deletion rules of an update (see the top comment).  Leaves nmd's
+ * deletionTimestamp and grace period as they must be stored. */
+static int check_deletion(actx *c, Skiffpb__V1__ObjectMeta *nmd,
+                          const Skiffpb__V1__ObjectMeta *omd)
+{
+    bool marking = !omd->deletion_timestamp && nmd->deletion_timestamp;
+    if (omd->deletion_timestamp) {
+        if (nmd->deletion_timestamp &&
+            strcmp(nmd->deletion_timestamp, omd->deletion_timestamp)) {
+            char msg[160];
+            snprintf(msg, sizeof msg,
+                     "Invalid value: \"%.64s\": field is immutable; it is "
+                     "set once, when deletion starts",
+                     nmd->deletion_timestamp);
+            return invalid(c, "metadata.deletionTimestamp", msg);
+        }
+        /* Left out by the writer: kept, never cleared (an update must not
+         * bring a terminating object back). */
+        nmd->deletion_timestamp = omd->deletion_timestamp;
+        nmd->has_deletion_grace_period_seconds =
+            omd->has_deletion_grace_period_seconds;
+        nmd->deletion_grace_period_seconds = omd->deletion_grace_period_seconds;
+    } else if (marking) {
+        char now[32];
+        format_time(c->rq->now_ms, now, sizeof now);
+        if (!(nmd->deletion_timestamp = obj__strdup(c->a, now)))
+            return -ENOMEM;
+        if (!nmd->has_deletion_grace_period_seconds) {
+            nmd->has_deletion_grace_period_seconds = 1;
+            nmd->deletion_grace_period_seconds = 0;
+        }
+    } else {
+        nmd->has_deletion_grace_period_seconds = 0;
+        nmd->deletion_grace_period_seconds = 0;
+        return 0;
+    }
+    char added[200] = "";
+    size_t o = 0;
+    for (size_t i = 0; i < nmd->n_finalizers; i++) {
+        const char *f = nmd->finalizers[i];
+        if (!f || has_string(omd->finalizers, omd->n_finalizers, f) ||
+            (marking && gc_finalizer(f)))
+            continue;
+        int w = snprintf(added + o, sizeof added - o, "%s\"%.64s\"",
+                         o ? ", " : "", f);
+        if (w > 0 && (size_t)w < sizeof added - o)
+            o += (size_t)w;
+    }
+    if (o) {
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "Forbidden: no new finalizers can be added if the object is "
+                 "being deleted, found new finalizers []string{%s}",
+                 added);
+        return invalid(c, "metadata.finalizers", msg);
+    }
+    if (has_string(nmd->finalizers, nmd->n_finalizers,
+                   OBJ_FINALIZER_FOREGROUND) &&
+        has_string(nmd->finalizers, nmd->n_finalizers, OBJ_FINALIZER_ORPHAN))
+        return invalid(c, "metadata.finalizers",
+                       "Invalid value: \"orphan\": cannot be both set with "
+                       "\"foregroundDeletion\"");
+    return 0;
+}
+
 static int validate(actx *c, obj_object *o)
 {
     obj_error err;
@@ -307,6 +394,15 @@ static int admit_create(actx *c, obj_object *n)
 {
     ProtobufCMessage *m = obj_object_msg(n);
     Skiffpb__V1__ObjectMeta *md = obj_object_meta(n);
+    /* A copy of a stored object that was being deleted (uid, version and
+     * deletion mark all read back) whose original is gone: its writer
+     * meant an update, and turning it into a create would resurrect it. */
+    if (md->deletion_timestamp && md->uid && md->uid[0] &&
+        md->resource_version && md->resource_version[0]) {
+        const char *g = strchr(c->kg, '.');
+        return refuse(c, OBJ_ADMIT_NOT_FOUND, "%s%s \"%s\" not found",
+                      c->kind->resource, g ? g : "", c->name);
+    }
     /* Server-set fields are the server's: a client's values are dropped,
      * as rest.BeforeCreate does. */
     md->uid = NULL;
@@ -380,13 +476,12 @@ static int admit_update(actx *c, obj_object *n, obj_object *o)
         if (sf)
             copy_field(nm, om, sf);
     }
-    /* Server-set metadata stays as stored. */
+    /* Server-set metadata stays as stored; the deletion mark may be set
+     * once. */
     nmd->uid = omd->uid;
     nmd->creation_timestamp = omd->creation_timestamp;
-    nmd->deletion_timestamp = omd->deletion_timestamp;
-    nmd->has_deletion_grace_period_seconds =
-        omd->has_deletion_grace_period_seconds;
-    nmd->deletion_grace_period_seconds = omd->deletion_grace_period_seconds;
+    if (nmd != omd)
+        OBJ__TRY(check_deletion(c, nmd, omd));
     nmd->resource_version = NULL;
     int rc = obj_defaults(n, NULL, c->a);
     if (rc)
@@ -413,6 +508,41 @@ const char *obj_admit_kind_group(const obj_kind *k, char *buf, size_t cap)
     else
         snprintf(buf, cap, "%s", k->kind);
     return buf;
+}
+
+int obj_admit_delete(const obj_admit_req *rq, cm_arena *a, obj_admit_res *out)
+{
+    memset(out, 0, sizeof *out);
+    out->code = OBJ_ADMIT_OK;
+    if (!rq->old_value)
+        return 0;
+    ProtobufCAllocator al = {cm_arena_pb_alloc, cm_arena_pb_free, a};
+    obj_object *o = (obj_object *)protobuf_c_message_unpack(
+        &skiffpb__v1__object__descriptor, &al, rq->old_value_len,
+        rq->old_value);
+    const Skiffpb__V1__ObjectMeta *md =
+        o && obj_kind_get(o) ? obj_object_meta(o) : NULL;
+    /* What is not an object (a raw value under /registry/) can always be
+     * removed: it has no finalizers to honour. */
+    if (!md || !md->n_finalizers)
+        return 0;
+    actx c = {.rq = rq, .a = a, .out = out, .kind = obj_kind_get(o)};
+    obj_admit_kind_group(c.kind, c.kg, sizeof c.kg);
+    char fins[256] = "";
+    size_t n = 0;
+    for (size_t i = 0; i < md->n_finalizers; i++) {
+        int w = snprintf(fins + n, sizeof fins - n, "%s%.64s", i ? " " : "",
+                         md->finalizers[i] ? md->finalizers[i] : "");
+        if (w < 0 || (size_t)w >= sizeof fins - n)
+            break;
+        n += (size_t)w;
+    }
+    const char *g = strchr(c.kg, '.');
+    return refuse(&c, OBJ_ADMIT_CONFLICT,
+                  "Operation cannot be fulfilled on %s%s \"%.128s\": the "
+                  "object has finalizers [%s]; it is deleted by setting "
+                  "metadata.deletionTimestamp and removed once they are gone",
+                  c.kind->resource, g ? g : "", md->name ? md->name : "", fins);
 }
 
 int obj_admit(const obj_admit_req *rq, cm_arena *a, obj_admit_res *out)

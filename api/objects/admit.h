@@ -84,19 +84,57 @@ typedef struct obj_admit_res {
  *   checks the key is obj_object_key of the object, sets a fresh uid
  *   (rq->uid) and creationTimestamp (rq->now_ms), generation 1, clears
  *   resourceVersion and deletionTimestamp, then defaults and validates.
+ *   A create whose value carries a uid, a resourceVersion and a
+ *   deletionTimestamp (a copy of a terminating object whose original is
+ *   gone) is refused with NOT_FOUND: it must not come back.
  *   On update: also refuses a resourceVersion other than old_mod_revision
- *   (CONFLICT), keeps uid, creationTimestamp, deletionTimestamp and status
- *   from the old object, refuses changes Kubernetes refuses (uid; the
+ *   (CONFLICT), keeps uid, creationTimestamp and status from the old
+ *   object, applies the deletion rules (below), refuses changes
+ *   Kubernetes refuses (uid; the
  *   selector of Deployments, ReplicaSets, StatefulSets and DaemonSets;
  *   StatefulSet fields other than replicas, template, updateStrategy and
  *   minReadySeconds), and bumps metadata.generation when anything outside
  *   metadata and status changed.  With status_update only status is taken
  *   from the new object.
  *   a: every allocation (decoding, defaulting, packing) comes from it.
+ *   Deletion rules on update (Kubernetes' graceful deletion with
+ *   finalizers; the mark is written by an update instead of DELETE):
+ *   - deletionTimestamp may be set once; the stored value is the
+ *     request's time (now_ms), whatever the writer put there, and
+ *     deletionGracePeriodSeconds defaults to 0.  Once set, a different
+ *     value is refused (INVALID, metadata.deletionTimestamp) and a value
+ *     left out is kept: the mark is never cleared.
+ *   - While it is set, finalizers may be removed but not added (INVALID,
+ *     metadata.finalizers "no new finalizers can be added if the object
+ *     is being deleted"), except OBJ_FINALIZER_FOREGROUND or
+ *     OBJ_FINALIZER_ORPHAN in the update that sets the mark; the two
+ *     together are refused.
  * Returns 0 (out->code OBJ_ADMIT_OK, out->value set), OBJ_EINVALID when
  * refused (out->code and out->message say why; nothing to store), or
  * -ENOMEM. */
 int obj_admit(const obj_admit_req *rq, cm_arena *a, obj_admit_res *out);
+
+/* The garbage collector's finalizers (Kubernetes' names). */
+#define OBJ_FINALIZER_FOREGROUND "foregroundDeletion"
+#define OBJ_FINALIZER_ORPHAN "orphan"
+
+/* Admits the outright deletion (DeleteRange) of one registry key.
+ *   rq->key:       the key (borrowed); only it, old_value and
+ *                  old_value_len are read.
+ *   rq->old_value: the value stored there now (borrowed), or NULL when
+ *                  nothing is (admitted: there is nothing to delete).
+ * An object whose metadata.finalizers is non-empty is refused with
+ * OBJ_ADMIT_CONFLICT: it is deleted by setting deletionTimestamp (an
+ * update, see obj_admit) and removed by the garbage collector once its
+ * finalizers are gone.  Values that are not objects are admitted.
+ *   a: decoding allocates from it.
+ * Returns 0 (out->code OBJ_ADMIT_OK), OBJ_EINVALID (out->code
+ * OBJ_ADMIT_CONFLICT and out->message: `Operation cannot be fulfilled on
+ * deployments.apps "web": the object has finalizers [example.com/hold];
+ * ...`).  Never -ENOMEM: protobuf-c cannot tell it from a malformed
+ * value, and both are admitted.  out->value is unset.  Pure; any
+ * thread. */
+int obj_admit_delete(const obj_admit_req *rq, cm_arena *a, obj_admit_res *out);
 
 /* Kubernetes' qualified kind for messages: "Deployment.apps", "Pod",
  * "HorizontalPodAutoscaler.autoscaling" (group = apiVersion before '/').

@@ -10,8 +10,12 @@
  * replace, delete (by name, file and selector); label, annotate, scale,
  * taint and cordon round trips; kubectl's table columns for pods (with
  * STATUS computed from states written straight to the store), deployments
- * and nodes; and two processes applying the same object at once both
- * succeed (the loser of each compare re-reads and retries).
+ * and nodes; two processes applying the same object at once both
+ * succeed (the loser of each compare re-reads and retries); and `get -w`:
+ * rows in order for additions, updates and deletions, filtered by -n, -l
+ * and NAME, a relist after a dropped connection and a compaction,
+ * --watch-only with -o name, -o yaml documents, and etcdctl's `-w json`
+ * on keys.
  *
  * Usage: cli_objects <skiffctl> <skiffd> <examples/manifests dir>.
  */
@@ -447,7 +451,7 @@ static void test_delete(void **state)
                       "not found");
     run("label", "pod", "qos-burstable", "app=x");
     expect(0, "pod/qos-burstable labeled\n");
-    run("delete", "pods", "-l", "app=x", "--cascade=foreground");
+    run("delete", "pods", "-l", "app=x");
     expect(0, "pod \"qos-burstable\" deleted\n");
     run("delete", "-f", path, "--ignore-not-found");
     expect(0, "pod \"qos-besteffort\" deleted\n");
@@ -830,6 +834,356 @@ static void test_concurrent_apply(void **state)
         }
 }
 
+/* ---- get -w -------------------------------------------------------------- */
+
+#define WATCH_WAIT_MS 20000
+
+/* A running `skiffctl get ... -w`, its stdout read line by line. */
+typedef struct watcher {
+    pid_t pid;
+    int fds[2];
+    char buf[OUT_CAP];
+    size_t len, pos; /* bytes read; start of the next unread line */
+    char line[4096];
+} watcher;
+
+static watcher W;
+
+static void watch_start(watcher *w, const char *const *args)
+{
+    memset(w, 0, sizeof *w);
+    w->pid = spawn_ctl(args, w->fds);
+}
+
+#define watch(...)                                                             \
+    do {                                                                       \
+        const char *a_[] = {__VA_ARGS__, NULL};                                \
+        watch_start(&W, a_);                                                   \
+    } while (0)
+
+/* The next line of the watcher's stdout, without its newline, waiting
+ * for it with poll() up to ms; NULL when none came in time.  Fails the
+ * test when the watch ends. */
+static const char *watch_line_within(watcher *w, int ms)
+{
+    int64_t deadline = now_ms() + ms;
+    for (;;) {
+        char *nl = memchr(w->buf + w->pos, '\n', w->len - w->pos);
+        if (nl) {
+            size_t n = (size_t)(nl - (w->buf + w->pos));
+            assert_true(n < sizeof w->line);
+            memcpy(w->line, w->buf + w->pos, n);
+            w->line[n] = '\0';
+            w->pos += n + 1;
+            return w->line;
+        }
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return NULL;
+        struct pollfd p = {w->fds[0], POLLIN, 0};
+        if (poll(&p, 1, (int)left) <= 0)
+            continue;
+        ssize_t n = read(w->fds[0], w->buf + w->len, OUT_CAP - 1 - w->len);
+        if (n <= 0) {
+            char err[4096];
+            ssize_t e = read(w->fds[1], err, sizeof err - 1);
+            err[e > 0 ? e : 0] = '\0';
+            fail_msg("the watch ended; its output:\n%s\nstderr:\n%s", w->buf,
+                     err);
+        }
+        w->len += (size_t)n;
+        w->buf[w->len] = '\0';
+    }
+}
+
+/* The next line, which must come within WATCH_WAIT_MS. */
+static const char *watch_line(watcher *w)
+{
+    const char *l = watch_line_within(w, WATCH_WAIT_MS);
+    if (!l)
+        fail_msg("no line from the watch in %d ms; its output:\n%s",
+                 WATCH_WAIT_MS, w->buf);
+    return l;
+}
+
+/* A --watch-only watch prints nothing until something changes, so a
+ * change made at once may fall in its list (and never print).  Creates
+ * pods w-sync-1, w-sync-2, ... in ns, the next one whenever a second
+ * passes without output, until the watch prints one; then reads the
+ * lines up to the last one created, after which the watch is live and
+ * nothing of the sync is left unread. */
+static void watch_sync(watcher *w, const char *ns)
+{
+    int made = 0;
+    const char *l = NULL;
+    char want[64], yaml[256];
+    while (!l) {
+        assert_true(made < 20);
+        made++;
+        snprintf(yaml, sizeof yaml,
+                 "apiVersion: v1\nkind: Pod\nmetadata:\n  name: w-sync-%d\n"
+                 "  namespace: %s\nspec:\n  containers:\n"
+                 "  - {name: a, image: i}\n",
+                 made, ns);
+        run("apply", "-f", write_tmp("sync.yaml", yaml));
+        expect(0, NULL);
+        l = watch_line_within(w, 1000);
+    }
+    snprintf(want, sizeof want, "pod/w-sync-%d", made);
+    while (strcmp(l, want)) {
+        if (strncmp(l, "pod/w-sync-", 11))
+            fail_msg("unexpected line \"%s\" while waiting for %s", l, want);
+        l = watch_line(w);
+    }
+}
+
+/* Asserts that line starts with prefix. */
+static void expect_prefix(const char *line, const char *prefix)
+{
+    if (strncmp(line, prefix, strlen(prefix)))
+        fail_msg("\"%s\" does not start with \"%s\"", line, prefix);
+}
+
+/* Expects the next line to be a row of `name` and returns it. */
+static const char *watch_row(watcher *w, const char *name)
+{
+    const char *l = watch_line(w);
+    size_t n = strlen(name);
+    if (strncmp(l, name, n) || l[n] != ' ')
+        fail_msg("want a row of %s, got \"%s\"; output so far:\n%s", name, l,
+                 w->buf);
+    return l;
+}
+
+/* Ends the watch with SIGTERM; R gets what it printed after the lines
+ * read so far, its stderr and exit code. */
+static void watch_end(watcher *w)
+{
+    kill(w->pid, SIGTERM);
+    collect(w->pid, w->fds, &R);
+    size_t unread = w->len - w->pos, rest = strlen(R.out);
+    if (unread + rest >= OUT_CAP)
+        rest = OUT_CAP - 1 - unread;
+    memmove(R.out + unread, R.out, rest);
+    memcpy(R.out, w->buf + w->pos, unread);
+    R.out[unread + rest] = '\0';
+}
+
+#define WPOD(name, ns, app)                                                    \
+    "apiVersion: v1\nkind: Pod\nmetadata:\n  name: " name "\n"                 \
+    "  namespace: " ns "\n  labels: {app: " app "}\n"                          \
+    "spec:\n  containers:\n  - {name: a, image: i}\n"
+
+static void apply_yaml(const char *yaml)
+{
+    run("apply", "-f", write_tmp("w.yaml", yaml));
+    expect(0, NULL);
+}
+
+/* get pods -l app=web -w: the list, then one row per change of a pod of
+ * the namespace that matches, deletions included; nothing for other
+ * namespaces or other labels. */
+static void test_get_watch(void **state)
+{
+    (void)state;
+    apply_yaml(WPOD("w-a", "default", "web"));
+    apply_yaml(WPOD("w-old", "other", "web"));
+    watch("get", "pods", "-l", "app=web", "-w");
+    /* The list: header and rows aligned like get's table. */
+    assert_string_equal(watch_line(&W),
+                        "NAME   READY   STATUS    RESTARTS   AGE");
+    const char *l = watch_row(&W, "w-a");
+    expect_prefix(l, "w-a    0/1     Pending   0          ");
+    /* An addition: a row in the list's columns, no header. */
+    apply_yaml(WPOD("w-b", "default", "web"));
+    l = watch_row(&W, "w-b");
+    expect_prefix(l, "w-b    0/1     Pending   0          ");
+    /* Another namespace, another label: nothing.  The next row is the
+     * label change, written after them. */
+    apply_yaml(WPOD("w-x", "default", "db"));
+    apply_yaml(WPOD("w-o", "other", "web"));
+    run("label", "pod", "w-b", "tier=front");
+    expect(0, "pod/w-b labeled\n");
+    watch_row(&W, "w-b");
+    /* Entering the selection shows the pod; leaving it shows its last
+     * state (the API server's watch sends that as a deletion). */
+    run("label", "pod", "w-x", "app=web", "--overwrite");
+    expect(0, NULL);
+    watch_row(&W, "w-x");
+    run("label", "pod", "w-x", "app=db", "--overwrite");
+    expect(0, NULL);
+    watch_row(&W, "w-x");
+    /* A deletion prints the object's last state. */
+    run("delete", "pod", "w-a");
+    expect(0, "pod \"w-a\" deleted\n");
+    l = watch_row(&W, "w-a");
+    assert_non_null(strstr(l, " Pending "));
+    /* Out of the selection now: its deletion prints nothing. */
+    run("delete", "pod", "w-x");
+    expect(0, NULL);
+    run("delete", "pod", "w-b");
+    expect(0, NULL);
+    watch_row(&W, "w-b");
+    watch_end(&W);
+    expect(0, "");
+    assert_null(strstr(W.buf, "w-o"));
+    assert_null(strstr(W.buf, "w-old"));
+}
+
+/* Starts skiffd again on the same ports and data dir (srv_spawn picks new
+ * client ports, and the watch must reconnect to the one it knows). */
+static void respawn_same_ports(srv *s)
+{
+    char listen[64], metrics[64], data[300], peer[64];
+    snprintf(listen, sizeof listen, "127.0.0.1:%d", s->port);
+    snprintf(metrics, sizeof metrics, "127.0.0.1:%d", s->mport);
+    snprintf(peer, sizeof peer, "127.0.0.1:%d", s->pport);
+    snprintf(data, sizeof data, "%s/data", s->dir);
+    const char *argv[] = {s->bin,  "--name",
+                          "t1",    "--data-dir",
+                          data,    "--listen-client-urls",
+                          listen,  "--listen-metrics-urls",
+                          metrics, "--listen-peer-urls",
+                          peer,    "--initial-advertise-peer-urls",
+                          peer,    "--log-level",
+                          "warn",  NULL};
+    s->pid = fork();
+    assert_true(s->pid >= 0);
+    if (s->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        execv(s->bin, (char *const *)argv);
+        _exit(127);
+    }
+    int64_t deadline = now_ms() + WATCH_WAIT_MS;
+    for (;;) {
+        int fd = cli_connect(s->port);
+        if (fd >= 0) {
+            close(fd);
+            return;
+        }
+        int st;
+        assert_int_not_equal(waitpid(s->pid, &st, WNOHANG), s->pid);
+        assert_true(now_ms() < deadline);
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static int cmp_names(const void *x, const void *y)
+{
+    return strcmp(x, y);
+}
+
+/* The watch outlives its connection and a compaction of the history it
+ * needed: the list again, printing what changed, then the watch goes on. */
+static void test_get_watch_relist(void **state)
+{
+    (void)state;
+    apply_yaml(WPOD("w-a", "default", "web"));
+    apply_yaml(WPOD("w-b", "default", "web"));
+    watch("get", "pods", "--watch");
+    watch_line(&W);
+    watch_row(&W, "w-a");
+    watch_row(&W, "w-b");
+    /* Stopped, it cannot resume before the history is gone: its
+     * connection breaks, three changes are made and compacted away. */
+    kill(W.pid, SIGSTOP);
+    srv_kill(&server, SIGKILL);
+    respawn_same_ports(&server);
+    apply_yaml(WPOD("w-c", "default", "web"));
+    run("delete", "pod", "w-a");
+    expect(0, NULL);
+    run("label", "pod", "w-b", "k=v");
+    expect(0, NULL);
+    skiff_client *c;
+    const char *eps[] = {endpoint};
+    skiff_config cfg = {.endpoints = eps, .n_endpoints = 1};
+    assert_int_equal(skiff_client_create(&c, &cfg), 0);
+    skiff_result res = {0};
+    assert_int_equal(skiff_get(c, "x", 1, &res), 0);
+    assert_int_equal(skiff_compact(c, res.header.revision, 1), 0);
+    skiff_result_free(&res);
+    skiff_client_destroy(c);
+    kill(W.pid, SIGCONT);
+    /* The relist's changes, in the informer's order. */
+    char seen[3][8];
+    for (int i = 0; i < 3; i++) {
+        const char *l = watch_line(&W);
+        snprintf(seen[i], sizeof seen[i], "%.*s", (int)strcspn(l, " "), l);
+    }
+    qsort(seen, 3, sizeof seen[0], cmp_names);
+    assert_string_equal(seen[0], "w-a");
+    assert_string_equal(seen[1], "w-b");
+    assert_string_equal(seen[2], "w-c");
+    /* And it watches on. */
+    run("label", "pod", "w-c", "k=v");
+    expect(0, NULL);
+    watch_row(&W, "w-c");
+    watch_end(&W);
+    expect(0, "");
+}
+
+/* --watch-only -o name, -n; NAME with -o yaml; and etcdctl's -w FORMAT on
+ * a key, which keeps its meaning. */
+static void test_get_watch_only(void **state)
+{
+    (void)state;
+    apply_yaml(WPOD("w-pre", "other", "web"));
+    watch("get", "pods", "-n", "other", "--watch-only", "-o", "name");
+    watch_sync(&W, "other");
+    /* Nothing was printed for w-pre; the next line is w-n's creation, and
+     * w-d (another namespace) would come before its deletion. */
+    apply_yaml(WPOD("w-n", "other", "web"));
+    assert_string_equal(watch_line(&W), "pod/w-n");
+    apply_yaml(WPOD("w-d", "default", "web"));
+    run("delete", "pod", "w-n", "-n", "other");
+    expect(0, NULL);
+    assert_string_equal(watch_line(&W), "pod/w-n");
+    watch_end(&W);
+    expect(0, "");
+    assert_null(strstr(W.buf, "w-pre"));
+
+    /* One object by name (`-w` before the kind), as yaml documents: its
+     * state, then each change after "---"; a pod whose name only starts
+     * with the same letters is not it. */
+    apply_yaml(WPOD("w-y", "default", "web"));
+    watch("get", "-w", "pod", "w-y", "-o", "yaml");
+    while (strcmp(watch_line(&W), "  name: w-y"))
+        ;
+    apply_yaml(WPOD("w-y2", "default", "web"));
+    run("label", "pod", "w-y", "k=v");
+    expect(0, NULL);
+    while (strcmp(watch_line(&W), "---"))
+        ;
+    run("delete", "pod", "w-y");
+    expect(0, NULL);
+    while (strcmp(watch_line(&W), "---"))
+        ;
+    while (strcmp(watch_line(&W), "  name: w-y"))
+        ;
+    watch_end(&W);
+    expect(0, NULL);
+    assert_null(strstr(W.buf, "w-y2"));
+    expect_has(W.buf, "    k: v\n");
+    /* A missing name is NotFound, as without -w. */
+    run("get", "pod", "nope", "-w");
+    expect(1, "");
+    expect_has(R.err, "Error from server (NotFound): pods \"nope\" not found");
+    run("get", "pods,deploy", "--watch-only");
+    expect(1, "");
+    expect_has(R.err, "watch is only supported on individual resources");
+
+    /* Keys: -w is etcdctl's output format, before or after the key. */
+    run("put", "w-key", "v");
+    expect(0, "OK\n");
+    run("get", "w-key", "-w", "json");
+    expect(0, NULL);
+    expect_has(R.out, "\"kvs\":[{\"key\":\"dy1rZXk=\"");
+    run("get", "-w", "json", "w-key");
+    expect(0, NULL);
+    expect_has(R.out, "\"kvs\":[{\"key\":\"dy1rZXk=\"");
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 4) {
@@ -852,6 +1206,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_pod_status),
         cmocka_unit_test_setup_teardown(test_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_apply, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_watch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_watch_relist, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_get_watch_only, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
