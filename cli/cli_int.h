@@ -37,6 +37,7 @@ typedef struct ctl {
     size_t n_endpoints;
     const char *cacert, *cert, *key;
     const char *token; /* --token: a bearer token */
+    int kube; /* an object command: errors read like kubectl's */
     int insecure_skip_verify;
     int dial_timeout_ms;
     int command_timeout_ms;

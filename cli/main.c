@@ -337,9 +337,44 @@ int ctl_errorf(int code, const char *fmt, ...)
     return code;
 }
 
+/* ctl_errorf without the "Error: " prefix. */
+static int ctl_errorf_raw(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int ctl_errorf_raw(int code, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return code;
+}
+
+/* kubectl's reason for a server error ("Forbidden"), or NULL. */
+static const char *kube_reason(int rc)
+{
+    switch (rc) {
+    case SKIFF_EPERMISSION_DENIED: return "Forbidden";
+    case SKIFF_ECONFLICT: return "Conflict";
+    case SKIFF_ENOT_FOUND: return "NotFound";
+    case SKIFF_EINVALID_ARGUMENT: return "BadRequest";
+    default: return NULL;
+    }
+}
+
 int ctl_fail(ctl *x, skiff_client *c, int rc, const skiff_result *res)
 {
-    (void)x;
+    if (x->kube && rc == SKIFF_EUNAUTHENTICATED)
+        return ctl_errorf_raw(CTL_EXIT_ERROR, "error: You must be logged in "
+                                              "to the server (Unauthorized)");
+    if (x->kube && kube_reason(rc)) {
+        const char *m = res && res->error_message && res->error_message[0]
+                            ? res->error_message
+                            : skiff_strerror(rc);
+        return ctl_errorf_raw(CTL_EXIT_ERROR, "Error from server (%s): %s",
+                              kube_reason(rc), m);
+    }
     if (skiff_err_wire_name(rc)) {
         /* The store's typed errors read like etcd's "etcdserver: ...". */
         const char *m = res && res->error_message && res->error_message[0]
@@ -495,6 +530,15 @@ static const command commands[] = {
     {"api-resources", cmd_obj_api_resources, NULL},
 };
 
+/* Index of "apply", the first of kubectl's commands in the table. */
+static size_t first_obj_command(void)
+{
+    size_t i = 0;
+    while (strcmp(commands[i].name, "apply"))
+        i++;
+    return i;
+}
+
 /* 1 when -h or --help is among the arguments. */
 static int help_requested(int argc, char **argv)
 {
@@ -526,6 +570,9 @@ int main(int argc, char **argv)
     if (!cmd)
         return ctl_errorf(CTL_EXIT_ERROR,
                           "unknown command \"%s\" for \"skiffctl\"", argv[ci]);
+    /* kubectl's commands (get decides for itself). */
+    x.kube = cmd >= &commands[first_obj_command()] &&
+             cmd->run != cmd_obj_get_or_kv;
     int si = -1;
     if (cmd->run_sub) {
         si = next_word(&x, argc, argv, ci + 1);

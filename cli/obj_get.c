@@ -422,6 +422,7 @@ out:
 
 static int obj_get(ctl *x, int argc, char **argv)
 {
+    x->kube = 1;
     octl_gopts g = {0};
     ctl_flag flags[] = {
         {"namespace", 'n', CTL_STR, &g.ns},

@@ -22,7 +22,10 @@
  *   - every denial is PERMISSION_DENIED and logged, and nothing denied
  *     was written.
  *
- * Usage: server_rbac <skiffd> <deploy/make-certs.sh>
+ * skiffctl's side: `auth whoami`, `auth can-i` (yes exit 0, no exit 1)
+ * and kubectl's "Error from server (Forbidden)" for a denied get.
+ *
+ * Usage: server_rbac <skiffd> <deploy/make-certs.sh> <skiffctl>
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -43,7 +46,7 @@
 #include "srv.h"
 #include "tu.h"
 
-static const char *skiffd, *make_certs;
+static const char *skiffd, *make_certs, *skiffctl;
 static srv S;
 static char certs[300], logpath[300], endpoint[64];
 
@@ -185,6 +188,44 @@ static int can_i(skiff_client *c, const char *verb, const char *res,
     int out = rc ? rc : r.allowed;
     skiff_result_free(&r);
     return out;
+}
+
+/* Runs skiffctl with args (a shell fragment) against the server, stdout
+ * and stderr into out; returns the exit status. */
+static int ctl(char *out, size_t cap, const char *args)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "%s --endpoints %s --cacert %s/ca.crt %s 2>&1",
+             skiffctl, endpoint, certs, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_cli(void **state)
+{
+    (void)state;
+    char out[8192], args[1024];
+    assert_int_equal(ctl(out, sizeof out, "--token bob-token auth whoami"), 0);
+    assert_string_equal(out, "ATTRIBUTE   VALUE\nUsername    bob\n"
+                             "Groups      [devs qa system:authenticated]\n");
+    assert_int_equal(
+        ctl(out, sizeof out, "--token bob-token auth can-i list pods"), 1);
+    assert_string_equal(out, "no\n");
+    snprintf(args, sizeof args,
+             "--cert %s/admin.crt --key %s/admin.key auth can-i create "
+             "pods/binding --as system:kube-scheduler",
+             certs, certs);
+    assert_int_equal(ctl(out, sizeof out, args), 0);
+    assert_string_equal(out, "yes\n");
+    assert_int_equal(ctl(out, sizeof out, "--token bob-token get pods"), 1);
+    assert_non_null(strstr(out, "Error from server (Forbidden): User \"bob\" "
+                                "cannot list resource \"pods\""));
+    assert_int_equal(ctl(out, sizeof out, "--token nope get pods"), 1);
+    assert_non_null(strstr(out, "(Unauthorized)"));
 }
 
 static int64_t now_ms(void)
@@ -478,14 +519,17 @@ static void test_rbac(void **state)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: %s <skiffd> <make-certs.sh>\n", argv[0]);
+    if (argc != 4) {
+        fprintf(stderr, "usage: %s <skiffd> <make-certs.sh> <skiffctl>\n",
+                argv[0]);
         return 2;
     }
     skiffd = argv[1];
     make_certs = argv[2];
+    skiffctl = argv[3];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rbac, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cli, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
