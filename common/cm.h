@@ -182,6 +182,9 @@ void cm_frame_reader_free(cm_frame_reader *r);
 /* ---- checksums ------------------------------------------------------------ */
 /* CRC-32C (Castagnoli) of `n` bytes, continuing from `crc` (0 to start). */
 uint32_t cm_crc32c(uint32_t crc, const void *p, size_t n);
+/* The table-driven version whatever the processor (for tests that compare
+ * it with cm_crc32c). */
+uint32_t cm_crc32c_sw(uint32_t crc, const void *p, size_t n);
 
 /* ---- deterministic PRNG ----------------------------------------------------
  * xoshiro256** seeded through splitmix64: a seed replays exactly. */

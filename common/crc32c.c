@@ -1,10 +1,36 @@
 /*
- * CRC-32C (Castagnoli, polynomial 0x82F63B78 reflected), table-driven
- * slice-by-8.  Used for WAL records and HashKV, where etcd uses the same
- * polynomial.  The tables are built on first use; building them twice from
- * two threads writes identical bytes, so no lock is needed.
+ * CRC-32C (Castagnoli, polynomial 0x82F63B78 reflected).  Used for WAL
+ * records, store records and HashKV, where etcd uses the same polynomial.
+ * On x86-64 processors with SSE4.2 the crc32 instruction does it, 8 bytes
+ * per step (about seven times faster than the tables); elsewhere a
+ * table-driven slice-by-8.  The choice and the tables are made on first
+ * use; doing it twice from two threads writes identical values, so no
+ * lock is needed.
  */
 #include "cm.h"
+
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define CM_CRC_HW 1
+__attribute__((target("sse4.2"))) static uint32_t hw(uint32_t crc,
+                                                     const uint8_t *p,
+                                                     size_t n)
+{
+    uint64_t c = ~crc;
+    while (n >= 8) {
+        uint64_t v;
+        memcpy(&v, p, 8);
+        c = __builtin_ia32_crc32di(c, v);
+        p += 8;
+        n -= 8;
+    }
+    uint32_t c32 = (uint32_t)c;
+    while (n--)
+        c32 = __builtin_ia32_crc32qi(c32, *p++);
+    return ~c32;
+}
+#endif
 
 static uint32_t table[8][256];
 static volatile int ready;
@@ -24,9 +50,8 @@ static void build(void)
     ready = 1;
 }
 
-uint32_t cm_crc32c(uint32_t crc, const void *buf, size_t n)
+static uint32_t sw(uint32_t crc, const uint8_t *p, size_t n)
 {
-    const uint8_t *p = buf;
     if (!ready)
         build();
     crc = ~crc;
@@ -45,4 +70,25 @@ uint32_t cm_crc32c(uint32_t crc, const void *buf, size_t n)
     while (n--)
         crc = table[0][(crc ^ *p++) & 0xff] ^ (crc >> 8);
     return ~crc;
+}
+
+/* 0 unknown, 1 hardware, 2 software. */
+static volatile int mode;
+
+uint32_t cm_crc32c_sw(uint32_t crc, const void *buf, size_t n)
+{
+    return sw(crc, buf, n);
+}
+
+uint32_t cm_crc32c(uint32_t crc, const void *buf, size_t n)
+{
+#ifdef CM_CRC_HW
+    if (!mode) {
+        __builtin_cpu_init();
+        mode = __builtin_cpu_supports("sse4.2") ? 1 : 2;
+    }
+    if (mode == 1)
+        return hw(crc, buf, n);
+#endif
+    return sw(crc, buf, n);
 }

@@ -184,14 +184,43 @@ int srv_boot(server *s)
                 strerror(errno));
         return -1;
     }
+    char why[256] = "";
     kv_options ko = {.quota_bytes = c->quota_bytes,
-                     .sync = c->unsafe_no_fsync ? KV_SYNC_NONE : KV_SYNC_DATA};
+                     .sync = c->unsafe_no_fsync ? KV_SYNC_NONE : KV_SYNC_DATA,
+                     .errmsg = why,
+                     .errmsg_size = sizeof why};
     int rc = kv_open(&s->kv, c->data_dir, &ko);
     if (rc) {
-        fprintf(stderr, "skiffd: open store in %s: %s\n", c->data_dir,
-                kv_strerror(rc));
+        CM_ERROR("store refused", "dir=%s error=%s detail=\"%s\"",
+                 c->data_dir, kv_err_name(rc), why);
+        fprintf(stderr, "skiffd: open store in %s: %s%s%s\n", c->data_dir,
+                kv_strerror(rc), why[0] ? ": " : "", why);
         return -1;
     }
+    /* Nothing damaged is ever served: every record, index entry, lease
+     * and meta value is checked before this member does anything.  A
+     * damaged store is refused; the member recovers by being removed and
+     * added again (its peers send it a snapshot). */
+    int64_t t0 = cm_mono_ms();
+    kv_verify_report vr;
+    rc = kv_verify(s->kv, &vr);
+    if (rc) {
+        CM_ERROR("store damaged: refusing to start",
+                 "dir=%s error=%s detail=\"%s\"", c->data_dir,
+                 kv_err_name(rc), vr.msg);
+        fprintf(stderr,
+                "skiffd: the store in %s is damaged (%s); refusing to "
+                "serve it.  Remove this member (skiffctl member remove), "
+                "delete its data dir and add it again: its peers send it a "
+                "snapshot.\n",
+                c->data_dir, vr.msg);
+        return -1;
+    }
+    CM_INFO("store verified", "records=%llu versions=%llu keys=%llu "
+            "leases=%llu ms=%lld",
+            (unsigned long long)vr.revs, (unsigned long long)vr.versions,
+            (unsigned long long)vr.keys, (unsigned long long)vr.leases,
+            (long long)(cm_mono_ms() - t0));
     snprintf(s->wal_dir, sizeof s->wal_dir, "%s/wal", c->data_dir);
     wal_recovered rec = {0};
     rc = wal_open(s->wal_dir, NULL, &s->w, &rec);

@@ -262,6 +262,8 @@ void conn_stream_done(conn *c)
 int conn_send_error(conn *c, uint64_t stream, int err, const char *msg,
                     int64_t compact_rev)
 {
+    if (err == KV_ECORRUPT)
+        srv_corrupt_found(c->s, msg);
     return conn_send_code(c, stream, api_code_from_err(err),
                           msg ? msg : cm_strerror(err), compact_rev);
 }

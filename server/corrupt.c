@@ -108,6 +108,16 @@ static void raise_alarm(server *s, raft_id bad)
     srv_propose(s, NULL, 0, 0, &c, 0);
 }
 
+void srv_corrupt_found(server *s, const char *what)
+{
+    if (s->damage_seen)
+        return;
+    s->damage_seen = true;
+    CM_ERROR("stored data failed its check: raising the CORRUPT alarm",
+             "detail=\"%s\"", what ? what : "");
+    raise_alarm(s, s->member_id);
+}
+
 void srv_corrupt_on_app(server *s, const raft_msg *m)
 {
     if (m->ctx == APP_HASH_REQ) {

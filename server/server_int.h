@@ -241,6 +241,7 @@ struct server {
     uv_timer_t ck_timer;
     uint64_t ck_period_ms;
     bool ck_running, ck_initial_done;
+    bool damage_seen; /* a read met KV_ECORRUPT (srv_corrupt_found) */
     int64_t ck_rev, ck_compact;
     uint32_t ck_hash;
 
@@ -426,6 +427,9 @@ void srv_gone_sweep(server *s);
 void srv_corrupt_start(server *s);
 void srv_corrupt_check(server *s);
 void srv_corrupt_on_app(server *s, const raft_msg *m);
+/* A read met damaged data (KV_ECORRUPT): logged and the CORRUPT alarm
+ * raised for this member, once. */
+void srv_corrupt_found(server *s, const char *what);
 int srv_app_send(server *s, raft_id to, uint32_t kind, raft_msg *m);
 /* Linearizable reads: queue one; run the rounds.  */
 void srv_read_linearizable(server *s, struct read_job *j);

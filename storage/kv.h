@@ -54,7 +54,9 @@
     XX(KV_ELMDB, -2019, "LMDB error")                                      \
     XX(KV_EBAD_TTL, -2020, "lease TTL is out of range")                    \
     XX(KV_EMEMBER_EXISTS, -2021, "member already exists")                  \
-    XX(KV_EMEMBER_NOT_FOUND, -2022, "member not found")
+    XX(KV_EMEMBER_NOT_FOUND, -2022, "member not found")                    \
+    XX(KV_EFORMAT, -2023,                                                   \
+       "store file is of a format this version does not read")
 
 enum kv_errno {
 #define XX(name, val, msg) name = (val),
@@ -92,12 +94,21 @@ typedef struct kv_options {
     unsigned max_readers; /* 0: 126 */
     int max_txn_ops;      /* 0: KV_MAX_TXN_OPS */
     enum kv_sync sync;    /* default KV_SYNC_FULL */
+    /* Optional, caller-owned: when kv_open fails it writes why here
+     * (NUL-terminated, cut to errmsg_size), since there is no store left
+     * to ask kv_errmsg. */
+    char *errmsg;
+    size_t errmsg_size;
 } kv_options;
 
 /* Opens (creating if needed) the store in directory `dir` (which must
  * exist).  `opts` may be NULL.  On success *out owns an LMDB environment
- * until kv_close.  Errors: -errno from the filesystem, KV_ELMDB,
- * KV_ECORRUPT when the files are not a skiff store, -ENOMEM. */
+ * until kv_close.  Open reads only the meta values (their checksums are
+ * verified); call kv_verify to check everything else.  Errors: -errno
+ * from the filesystem, KV_ELMDB, KV_ECORRUPT when the files are not a
+ * skiff store or a meta value is damaged, KV_EFORMAT when the store was
+ * written in another on-disk format (format 1, before checksums, has no
+ * marker), -ENOMEM.  The reason goes to opts->errmsg when given. */
 int kv_open(kv_store **out, const char *dir, const kv_options *opts);
 /* Flushes every committed apply to disk (fdatasync).  0, KV_ELMDB or
  * -errno.  Any thread. */
@@ -198,7 +209,9 @@ int kv_membership_get(kv_store *s, cm_arena *arena, Skiffpb__Membership **out);
 /* Range per skiffpb.RangeRequest (revision 0 = current).  *out is arena
  * memory.  Errors: KV_ECOMPACTED (out->header->revision unset; the compact
  * revision is in *compact_rev if non-NULL), KV_EFUTURE_REV, KV_EKEY_TOO_LARGE,
- * KV_EEMPTY_KEY, -ENOMEM, KV_ELMDB. */
+ * KV_EEMPTY_KEY, -ENOMEM, KV_ELMDB, KV_ECORRUPT (a record or index entry
+ * the range needs is damaged: nothing of it is returned; kv_errmsg names
+ * it). */
 int kv_range(kv_store *s, const Skiffpb__RangeRequest *req, cm_arena *arena,
              Skiffpb__RangeResponse **out, int64_t *compact_rev);
 
@@ -215,7 +228,8 @@ typedef int (*kv_events_cb)(void *arg, const kv_events *evs);
  * has it.  *next receives the first revision not read (resume there).
  * Errors: KV_ECOMPACTED when from <= the compact revision (which goes to
  * *compact_rev when non-NULL), KV_EFUTURE_REV when from > current + 1,
- * KV_ELMDB, -ENOMEM. */
+ * KV_ELMDB, -ENOMEM, KV_ECORRUPT (a damaged record in the span: events
+ * of revisions before it may have been delivered; see kv_errmsg). */
 int kv_events_read(kv_store *s, const uint8_t *key, size_t key_len,
                    const uint8_t *range_end, size_t end_len, int64_t from,
                    int64_t to, int prev_kv, size_t max_events,
@@ -229,7 +243,8 @@ typedef struct kv_hash {
 } kv_hash;
 /* HashKV: a hash of every retained key version with mod revision <= rev
  * (0: current).  Replicas with equal history and compactions give equal
- * hashes.  Errors: KV_ECOMPACTED, KV_EFUTURE_REV, KV_ELMDB. */
+ * hashes.  Every record hashed is verified first.  Errors: KV_ECOMPACTED,
+ * KV_EFUTURE_REV, KV_ELMDB, KV_ECORRUPT. */
 int kv_hash_get(kv_store *s, int64_t rev, kv_hash *out);
 
 /* ---- leases (reads) -------------------------------------------------------- */
@@ -246,16 +261,57 @@ int kv_lease_list(kv_store *s, cm_arena *arena,
 int kv_lease_expired(kv_store *s, int64_t now_ms, int64_t *ids, size_t max,
                      size_t *n);
 
+/* ---- integrity ----------------------------------------------------------- */
+
+/* What kv_verify checked, and the first damage it found. */
+typedef struct kv_verify_report {
+    uint64_t revs;        /* history records whose checksum was verified */
+    uint64_t bytes;       /* bytes of those records (keys and values) */
+    uint64_t versions;    /* idx versions verified against their record */
+    uint64_t keys;        /* distinct keys in idx */
+    uint64_t live_keys;   /* keys whose newest version is not a delete */
+    uint64_t leased_keys; /* live keys attached to a lease */
+    uint64_t leases;      /* lease records verified */
+    uint64_t lease_keys;  /* lease_keys entries */
+    uint64_t lease_exp;   /* lease_exp entries */
+    uint64_t meta;        /* meta values verified */
+    /* The first damage found, naming what and where, e.g. "rev 1234/0:
+     * checksum mismatch (stored 0x1a2b3c4d, computed 0x5e6f7a8b)"; empty
+     * when the store is intact. */
+    char msg[256];
+} kv_verify_report;
+
+/* Checks the whole store in one read transaction: every checksum (history
+ * records, index versions, leases, meta values) and every cross-reference
+ * (each index version names an existing record with the same key and
+ * tombstone flag and each record has one; the lease tables agree with the
+ * live keys' leases and with each other; meta "keys" counts the live
+ * keys).  Stops at the first damage.  Cost: sequential walks of every
+ * database and a sort of the index versions (16 bytes each, in windows of
+ * at most 4M versions); no random lookups except for leased keys.  It
+ * reads the data file through once first, so that a cold store is read
+ * sequentially rather than faulted in page by page.
+ *
+ * Returns 0 when the store is intact, KV_ECORRUPT when it is not (the
+ * reason is in out->msg and kv_errmsg), or KV_ELMDB, -errno or -ENOMEM
+ * when it could not be read (reason in out->msg).  *out is filled either
+ * way (the counts are of what was checked before stopping).  Any thread;
+ * meant for startup, before the store serves: a store that fails must not
+ * be served. */
+int kv_verify(kv_store *s, kv_verify_report *out);
+
 /* ---- snapshots ------------------------------------------------------------- */
 
 /* Writes a consistent snapshot of the whole store to `fd` (a stream: a
  * header with the applied index, every record checksummed, a trailer).
  * *applied_index receives the index the snapshot is at.  Errors: -errno
- * from write(2), KV_ELMDB, -ENOMEM. */
+ * from write(2), KV_ELMDB, -ENOMEM, KV_ECORRUPT (an entry failed its
+ * check: a damaged store is never shipped; see kv_errmsg). */
 int kv_snapshot_write(kv_store *s, int fd, uint64_t *applied_index);
 /* Replaces the whole store with the snapshot read from `fd`, in one LMDB
- * transaction: on any error (KV_EBAD_SNAPSHOT, -errno) the store is left as
- * it was.  Writer thread only, with no reads in flight. */
+ * transaction: on any error (KV_EBAD_SNAPSHOT, also for a record failing
+ * its own checksum or a snapshot of another store format; -errno) the
+ * store is left as it was.  Writer thread only, with no reads in flight. */
 int kv_restore(kv_store *s, int fd);
 
 /* Builds a serialized Command (for tests, tools and proposers): packs `cmd`

@@ -13,6 +13,7 @@
 #include "kv_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 int kv__compact(kv__wctx *w, int64_t rev)
@@ -31,25 +32,29 @@ int kv__compact(kv__wctx *w, int64_t rev)
     while ((rc = mdb_cursor_get(rc_cur, &k, &v, op)) == 0) {
         op = MDB_NEXT;
         kv__rec r;
-        if ((rc = kv__rec_decode(&k, &v, &r))) {
-            rc = MDB_CORRUPTED;
+        if ((rc = kv__rec_decode(s, &k, &v, &r)))
             break;
-        }
         if (r.main > rev)
             break;
         kv__ver latest;
-        rc = kv__latest(ic, r.key, r.key_len, rev, &latest);
-        if (rc) {
-            rc = rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+        rc = kv__latest(s, ic, r.key, r.key_len, rev, &latest);
+        if (rc == MDB_NOTFOUND)
+            rc = kv__corrupt(s, "rev %" PRId64 "/%" PRId64
+                                ": key has no version in idx",
+                             r.main, r.sub);
+        if (rc)
             break;
-        }
         if (latest.main == r.main && latest.sub == r.sub && !r.tombstone)
             continue;
         uint8_t dup[KV__IDX_SZ];
-        memcpy(dup, k.mv_data, 16);
-        dup[16] = r.tombstone ? KV__TOMBSTONE : 0;
+        kv__idx_make(dup, r.key, r.key_len, r.main, r.sub, r.tombstone);
         MDB_val ik = {r.key_len, (void *)r.key}, iv = {KV__IDX_SZ, dup};
-        if ((rc = mdb_del(w->txn, s->idx, &ik, &iv)))
+        rc = mdb_del(w->txn, s->idx, &ik, &iv);
+        if (rc == MDB_NOTFOUND)
+            rc = kv__corrupt(s, "rev %" PRId64 "/%" PRId64
+                                ": no matching version in idx",
+                             r.main, r.sub);
+        if (rc)
             break;
         if ((rc = mdb_cursor_del(rc_cur, 0)))
             break;
@@ -92,11 +97,10 @@ int kv_hash_get(kv_store *s, int64_t rev, kv_hash *out)
     MDB_cursor_op op = MDB_FIRST;
     while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
         op = MDB_NEXT;
-        if (k.mv_size != 16) {
-            rc = MDB_CORRUPTED;
+        kv__rec r;
+        if ((rc = kv__rec_decode(s, &k, &v, &r)))
             break;
-        }
-        if ((int64_t)cm_be64_get(k.mv_data) > rev)
+        if (r.main > rev)
             break;
         h = cm_crc32c(h, k.mv_data, k.mv_size);
         h = cm_crc32c(h, v.mv_data, v.mv_size);

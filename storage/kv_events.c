@@ -25,16 +25,14 @@ static int prev_of(kv_store *s, MDB_txn *txn, MDB_cursor *ic,
         return 0;
     if (rc)
         return kv__lmdb_err(s, rc, "read index");
-    const uint8_t *p = d.mv_data;
-    if (p[16] & KV__TOMBSTONE)
+    kv__ver ver;
+    if ((rc = kv__ver_decode(s, r->key, r->key_len, &d, &ver)))
+        return rc;
+    if (ver.tombstone)
         return 0;
     kv__rec pr;
-    rc = kv__load(s, txn, (int64_t)cm_be64_get(p),
-                  (int64_t)cm_be64_get(p + 8), &pr);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    if (rc)
-        return kv__lmdb_err(s, rc, "read history");
+    if ((rc = kv__load(s, txn, r->key, r->key_len, &ver, &pr)))
+        return rc;
     *out = kv__kv_new(a, &pr, false);
     return *out ? 0 : -ENOMEM;
 }
@@ -113,10 +111,8 @@ int kv_events_read(kv_store *s, const uint8_t *key, size_t key_len,
         bool end = rc == MDB_NOTFOUND;
         rc = 0;
         if (!end) {
-            if (kv__rec_decode(&k, &v, &r)) {
-                rc = KV_ECORRUPT;
+            if ((rc = kv__rec_decode(s, &k, &v, &r)))
                 goto done;
-            }
             end = r.main > to;
         }
         /* Flush the finished revision before moving past it. */

@@ -7,10 +7,17 @@
  * kv_lease_expired answers which leases are past their expiry as of a time
  * the leader gives, so the leader can propose their revocation.  lease_exp
  * orders leases by expiry so that question costs one short cursor walk.
+ *
+ * A lease value carries a CRC32C over its id, TTL and expiry.  The two
+ * side tables carry none; instead what they answer is checked where a
+ * wrong answer would do harm: an expired id must name a lease with that
+ * very expiry (a damaged expiry must not revoke a live lease), and every
+ * key a revoke is about to delete must be live and attached to that lease.
  */
 #include "kv_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 #define MAX_TTL 9000000000ll /* seconds, etcd's limit */
@@ -33,6 +40,36 @@ static int exp_put(kv__wctx *w, int64_t expiry, int64_t id, bool add)
     return kv__lmdb_err(w->s, rc, "lease expiry index");
 }
 
+void kv__lease_seal(uint8_t out[KV__LEASE_SZ], const MDB_val *k,
+                    int64_t ttl, int64_t expiry)
+{
+    cm_be64_put(out, (uint64_t)ttl);
+    cm_be64_put(out + 8, (uint64_t)expiry);
+    uint32_t sum = cm_crc32c(0, k->mv_data, k->mv_size);
+    cm_be32_put(out + 16, cm_crc32c(sum, out, 16));
+}
+
+int kv__lease_decode(kv_store *s, const MDB_val *k, const MDB_val *v,
+                     int64_t *ttl, int64_t *expiry)
+{
+    if (k->mv_size != 8 || v->mv_size != KV__LEASE_SZ)
+        return kv__corrupt(s, "lease: %zu-byte id with a %zu-byte value",
+                           k->mv_size, v->mv_size);
+    const uint8_t *p = v->mv_data;
+    int64_t id = (int64_t)cm_be64_get(k->mv_data);
+    uint32_t stored = cm_be32_get(p + 16);
+    uint32_t computed =
+        cm_crc32c(cm_crc32c(0, k->mv_data, k->mv_size), p, 16);
+    if (stored != computed)
+        return kv__corrupt(s, "lease %" PRId64 ": checksum mismatch "
+                              "(stored 0x%08" PRIx32 ", computed 0x%08" PRIx32
+                              ")",
+                           id, stored, computed);
+    *ttl = (int64_t)cm_be64_get(p);
+    *expiry = (int64_t)cm_be64_get(p + 8);
+    return 0;
+}
+
 /* Reads a lease: 1 found (ttl, expiry set), 0 absent, <0 error. */
 static int lease_get(kv_store *s, MDB_txn *txn, int64_t id, int64_t *ttl,
                      int64_t *expiry)
@@ -45,20 +82,17 @@ static int lease_get(kv_store *s, MDB_txn *txn, int64_t id, int64_t *ttl,
         return 0;
     if (rc)
         return kv__lmdb_err(s, rc, "read lease");
-    if (v.mv_size != 16)
-        return KV_ECORRUPT;
-    *ttl = (int64_t)cm_be64_get(v.mv_data);
-    *expiry = (int64_t)cm_be64_get((const uint8_t *)v.mv_data + 8);
+    if ((rc = kv__lease_decode(s, &k, &v, ttl, expiry)))
+        return rc;
     return 1;
 }
 
 static int lease_set(kv__wctx *w, int64_t id, int64_t ttl, int64_t expiry)
 {
-    uint8_t kb[8], vb[16];
+    uint8_t kb[8], vb[KV__LEASE_SZ];
     id_key(kb, id);
-    cm_be64_put(vb, (uint64_t)ttl);
-    cm_be64_put(vb + 8, (uint64_t)expiry);
-    MDB_val k = {8, kb}, v = {16, vb};
+    MDB_val k = {8, kb}, v = {KV__LEASE_SZ, vb};
+    kv__lease_seal(vb, &k, ttl, expiry);
     return kv__lmdb_err(w->s, mdb_put(w->txn, w->s->lease, &k, &v, 0),
                         "write lease");
 }
@@ -119,6 +153,32 @@ int kv__lease_grant(kv__wctx *w, const Skiffpb__LeaseGrantRequest *r,
     return 0;
 }
 
+/* A key lease_keys attaches to `id` must be live with that lease: a
+ * damaged entry must not make a revoke delete some other key. */
+static int check_attached(kv__wctx *w, int64_t id, const MDB_val *key)
+{
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(w->txn, w->s->idx, &c);
+    if (rc)
+        return kv__lmdb_err(w->s, rc, "cursor");
+    kv__ver ver;
+    kv__rec r = {0};
+    char ks[200];
+    rc = kv__latest(w->s, c, key->mv_data, key->mv_size, KV__LATEST, &ver);
+    mdb_cursor_close(c);
+    if (rc == 0 && !ver.tombstone)
+        rc = kv__load(w->s, w->txn, key->mv_data, key->mv_size, &ver, &r);
+    if (rc && rc != MDB_NOTFOUND)
+        return kv__lmdb_err(w->s, rc, "read index");
+    if (r.lease != id)
+        return kv__corrupt(w->s, "lease_keys: lease %" PRId64
+                                 " lists key %s, which is not live with it",
+                           id,
+                           kv__keystr(ks, sizeof ks, key->mv_data,
+                                      key->mv_size));
+    return 0;
+}
+
 int kv__lease_revoke(kv__wctx *w, int64_t id)
 {
     int64_t ttl, expiry;
@@ -157,10 +217,13 @@ int kv__lease_revoke(kv__wctx *w, int64_t id)
         return -ENOMEM;
     if (rc != MDB_NOTFOUND)
         return kv__lmdb_err(w->s, rc, "scan lease keys");
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = check_attached(w, id, &keys[i])))
+            return rc;
         if ((rc = kv__delete_range(w, keys[i].mv_data, keys[i].mv_size,
                                    NULL, 0, false, NULL)))
             return rc;
+    }
     MDB_val lk = {8, b};
     rc = mdb_del(w->txn, w->s->lease_keys, &lk, NULL);
     if (rc && rc != MDB_NOTFOUND)
@@ -208,10 +271,9 @@ int kv__lease_refresh_all(kv__wctx *w)
     MDB_cursor_op op = MDB_FIRST;
     while ((rc = mdb_cursor_get(c, &k, &d, op)) == 0) {
         op = MDB_NEXT;
-        if (k.mv_size != 8 || d.mv_size != 16) {
-            rc = MDB_CORRUPTED;
+        int64_t ttl, exp;
+        if ((rc = kv__lease_decode(w->s, &k, &d, &ttl, &exp)))
             break;
-        }
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             if (!(v = kv__arena_grow(w->arena, v, n, cap, sizeof *v))) {
@@ -219,14 +281,11 @@ int kv__lease_refresh_all(kv__wctx *w)
                 return -ENOMEM;
             }
         }
-        v[n++] = (ent){(int64_t)cm_be64_get(k.mv_data),
-                       (int64_t)cm_be64_get(d.mv_data),
-                       (int64_t)cm_be64_get((uint8_t *)d.mv_data + 8)};
+        v[n++] = (ent){(int64_t)cm_be64_get(k.mv_data), ttl, exp};
     }
     mdb_cursor_close(c);
     if (rc != MDB_NOTFOUND)
-        return rc == MDB_CORRUPTED ? KV_ECORRUPT
-                                   : kv__lmdb_err(w->s, rc, "scan leases");
+        return kv__lmdb_err(w->s, rc, "scan leases");
     for (size_t i = 0; i < n; i++) {
         int64_t next = expiry_of(w->now_ms, v[i].ttl);
         if (next <= v[i].exp)
@@ -341,6 +400,9 @@ int kv_lease_list(kv_store *s, cm_arena *arena,
             if (!r->leases)
                 break;
         }
+        int64_t ttl, exp;
+        if ((rc = kv__lease_decode(s, &k, &v, &ttl, &exp)))
+            break;
         Skiffpb__LeaseStatus *st = cm_arena_alloc(arena, sizeof *st);
         if (!st)
             break;
@@ -375,13 +437,33 @@ int kv_lease_expired(kv_store *s, int64_t now_ms, int64_t *ids, size_t max,
     MDB_cursor_op op = MDB_FIRST;
     while (*n < max && (rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
         op = MDB_NEXT;
-        if (k.mv_size != 16)
-            continue;
-        if ((int64_t)cm_be64_get(k.mv_data) > now_ms)
+        if (k.mv_size != 16) {
+            rc = kv__corrupt(s, "lease_exp: %zu-byte entry", k.mv_size);
             break;
-        ids[(*n)++] = (int64_t)cm_be64_get((uint8_t *)k.mv_data + 8);
+        }
+        int64_t at = (int64_t)cm_be64_get(k.mv_data);
+        if (at > now_ms)
+            break;
+        /* The leader revokes what this returns: make sure the lease
+         * really expires then. */
+        int64_t id = (int64_t)cm_be64_get((uint8_t *)k.mv_data + 8);
+        int64_t ttl, expiry;
+        rc = lease_get(s, txn, id, &ttl, &expiry);
+        if (rc < 0)
+            break;
+        if (rc == 0 || (expiry < 0 ? 0 : expiry) != at) {
+            rc = kv__corrupt(s, "lease_exp: entry (%" PRId64 ", %" PRId64
+                                ") does not match the lease table",
+                             at, id);
+            break;
+        }
+        rc = 0;
+        ids[(*n)++] = id;
     }
     mdb_cursor_close(c);
     mdb_txn_abort(txn);
-    return rc == 0 || rc == MDB_NOTFOUND ? 0 : kv__lmdb_err(s, rc, "scan");
+    if (rc == 0 || rc == MDB_NOTFOUND)
+        return 0;
+    *n = 0; /* none of them is to be trusted */
+    return kv__lmdb_err(s, rc, "scan");
 }

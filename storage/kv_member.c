@@ -5,7 +5,8 @@
  * "members".  A MemberChange is applied like any other command, in log
  * order and in the same transaction as its index, so every member holds
  * the same membership at the same index, snapshots carry it, and a
- * restart finds the one that matches the applied index.
+ * restart finds the one that matches the applied index.  Like every meta
+ * value it is followed by a CRC32C over its name and bytes.
  */
 #include "kv_int.h"
 
@@ -14,9 +15,20 @@
 
 #define MEMBERS_KEY "members"
 
+/* protobuf-c reports a failed allocation and a malformed message alike;
+ * this allocator remembers which it was. */
+typedef struct pb_nomem {
+    cm_arena *arena;
+    bool oom;
+} pb_nomem;
+
 static void *pb_alloc(void *d, size_t n)
 {
-    return cm_arena_alloc(d, n);
+    pb_nomem *p = d;
+    void *r = cm_arena_alloc(p->arena, n);
+    if (!r)
+        p->oom = true;
+    return r;
 }
 
 static int load(kv_store *s, MDB_txn *txn, cm_arena *a, Skiffpb__Membership **out)
@@ -33,10 +45,16 @@ static int load(kv_store *s, MDB_txn *txn, cm_arena *a, Skiffpb__Membership **ou
     }
     if (rc)
         return kv__lmdb_err(s, rc, "read members");
-    ProtobufCAllocator pa = {pb_alloc, cm_arena_pb_free, a};
-    m = skiffpb__membership__unpack(&pa, v.mv_size, v.mv_data);
+    size_t n;
+    if ((rc = kv__meta_check(s, &k, &v, &n)))
+        return rc;
+    pb_nomem nm = {a, false};
+    ProtobufCAllocator pa = {pb_alloc, cm_arena_pb_free, &nm};
+    m = skiffpb__membership__unpack(&pa, n, v.mv_data);
+    if (!m && nm.oom)
+        return -ENOMEM;
     if (!m)
-        return KV_ECORRUPT;
+        return kv__corrupt(s, "meta \"members\": not a Membership");
     *out = m;
     return 0;
 }
@@ -117,11 +135,13 @@ int kv__member_change(kv__wctx *w, const Skiffpb__MemberChange *mc,
         return KV_EBAD_COMMAND;
     }
     size_t len = skiffpb__membership__get_packed_size(m);
-    uint8_t *buf = cm_arena_alloc(w->arena, len ? len : 1);
+    uint8_t *buf = cm_arena_alloc(w->arena, len + KV__SUM);
     if (!buf)
         return -ENOMEM;
     skiffpb__membership__pack(m, buf);
-    MDB_val k = {sizeof MEMBERS_KEY - 1, (void *)MEMBERS_KEY}, v = {len, buf};
+    MDB_val k = {sizeof MEMBERS_KEY - 1, (void *)MEMBERS_KEY},
+            v = {len + KV__SUM, buf};
+    cm_be32_put(buf + len, kv__meta_sum(&k, buf, len));
     if ((rc = kv__lmdb_err(s, mdb_put(w->txn, s->meta, &k, &v, 0),
                            "write members")))
         return rc;

@@ -8,10 +8,17 @@
  * little: tombstones, index entries).  The size the quota is compared with
  * is the pages in use (high-water mark minus LMDB's free list), so space
  * freed by compaction counts as free without a defragmentation.
+ *
+ * Every meta value carries a CRC32C over its name and payload.  Meta
+ * "format" names the on-disk format; a store without it that holds data
+ * is of format 1 (before checksums) and, like any format this build does
+ * not write, is refused with KV_EFORMAT rather than misread.
  */
 #include "kv_int.h"
 
 #include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,6 +29,8 @@ int kv__lmdb_err(kv_store *s, int rc, const char *what)
 {
     if (rc == 0)
         return 0;
+    if (rc < 0 && rc > MDB_LAST_ERRCODE)
+        return rc; /* already ours, with its own message */
     snprintf(s->errmsg, sizeof s->errmsg, "%s: %s", what, mdb_strerror(rc));
     if (rc == MDB_MAP_FULL)
         return KV_EMAP_FULL;
@@ -35,6 +44,42 @@ int kv__lmdb_err(kv_store *s, int rc, const char *what)
     return KV_ELMDB;
 }
 
+int kv__corrupt(kv_store *s, const char *fmt, ...)
+{
+    if (s) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+        va_end(ap);
+    }
+    return KV_ECORRUPT;
+}
+
+uint32_t kv__meta_sum(const MDB_val *k, const uint8_t *payload, size_t n)
+{
+    return cm_crc32c(cm_crc32c(0, k->mv_data, k->mv_size), payload, n);
+}
+
+int kv__meta_check(kv_store *s, const MDB_val *k, const MDB_val *v,
+                   size_t *len)
+{
+    char ks[200];
+    if (v->mv_size < KV__SUM)
+        return kv__corrupt(s, "meta %s: %zu-byte value has no checksum",
+                           kv__keystr(ks, sizeof ks, k->mv_data, k->mv_size),
+                           v->mv_size);
+    size_t n = v->mv_size - KV__SUM;
+    const uint8_t *p = v->mv_data;
+    uint32_t stored = cm_be32_get(p + n), computed = kv__meta_sum(k, p, n);
+    if (stored != computed)
+        return kv__corrupt(s, "meta %s: checksum mismatch (stored 0x%08" PRIx32
+                              ", computed 0x%08" PRIx32 ")",
+                           kv__keystr(ks, sizeof ks, k->mv_data, k->mv_size),
+                           stored, computed);
+    *len = n;
+    return 0;
+}
+
 int kv__meta_get(kv_store *s, MDB_txn *txn, const char *name, int64_t *out)
 {
     MDB_val k = {strlen(name), (void *)name}, v;
@@ -45,18 +90,70 @@ int kv__meta_get(kv_store *s, MDB_txn *txn, const char *name, int64_t *out)
     }
     if (rc)
         return kv__lmdb_err(s, rc, "read meta");
-    if (v.mv_size != 8)
-        return KV_ECORRUPT;
+    size_t n;
+    if ((rc = kv__meta_check(s, &k, &v, &n)))
+        return rc;
+    if (n != 8)
+        return kv__corrupt(s, "meta \"%s\": %zu-byte value, expected 8",
+                           name, n);
     *out = (int64_t)cm_be64_get(v.mv_data);
     return 0;
 }
 
 int kv__meta_put(kv_store *s, MDB_txn *txn, const char *name, int64_t val)
 {
-    uint8_t b[8];
+    uint8_t b[KV__META_SZ];
+    MDB_val k = {strlen(name), (void *)name}, v = {KV__META_SZ, b};
     cm_be64_put(b, (uint64_t)val);
-    MDB_val k = {strlen(name), (void *)name}, v = {8, b};
+    cm_be32_put(b + 8, kv__meta_sum(&k, b, 8));
     return kv__lmdb_err(s, mdb_put(txn, s->meta, &k, &v, 0), "write meta");
+}
+
+/* Checks the format marker; a new, empty store gets one.  0, KV_EFORMAT,
+ * KV_ECORRUPT or an LMDB error. */
+static int check_format(kv_store *s, MDB_txn *txn)
+{
+    MDB_val k = {6, "format"}, v;
+    int rc = mdb_get(txn, s->meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        MDB_stat meta, rev;
+        if ((rc = mdb_stat(txn, s->meta, &meta)) ||
+            (rc = mdb_stat(txn, s->rev, &rev)))
+            return kv__lmdb_err(s, rc, "stat");
+        if (meta.ms_entries == 0 && rev.ms_entries == 0)
+            return kv__meta_put(s, txn, "format", KV__FORMAT);
+        snprintf(s->errmsg, sizeof s->errmsg,
+                 "store is of format 1 (no format marker: records without "
+                 "checksums); this build reads format %d only: rebuild "
+                 "this member from a peer's snapshot",
+                 KV__FORMAT);
+        return KV_EFORMAT;
+    }
+    if (rc)
+        return kv__lmdb_err(s, rc, "read meta");
+    /* A bare 8-byte marker is how a format without checksums would
+     * write it: name the number it holds rather than a checksum failure. */
+    size_t n;
+    int64_t f;
+    if (v.mv_size == 8) {
+        f = (int64_t)cm_be64_get(v.mv_data);
+        if (f == KV__FORMAT)
+            return kv__corrupt(s, "meta \"format\": value without checksum");
+    } else {
+        if ((rc = kv__meta_check(s, &k, &v, &n)))
+            return rc;
+        if (n != 8)
+            return kv__corrupt(s, "meta \"format\": %zu-byte value", n);
+        f = (int64_t)cm_be64_get(v.mv_data);
+    }
+    if (f != KV__FORMAT) {
+        snprintf(s->errmsg, sizeof s->errmsg,
+                 "store is of format %" PRId64 "; this build reads format %d "
+                 "only: rebuild this member from a peer's snapshot",
+                 f, KV__FORMAT);
+        return KV_EFORMAT;
+    }
+    return 0;
 }
 
 static int open_dbs(kv_store *s)
@@ -86,7 +183,8 @@ static int open_dbs(kv_store *s)
         }
     }
     int64_t applied = 0, alarm = 0, aterm = 0;
-    if ((rc = kv__meta_get(s, txn, "applied", &applied)) ||
+    if ((rc = check_format(s, txn)) ||
+        (rc = kv__meta_get(s, txn, "applied", &applied)) ||
         (rc = kv__meta_get(s, txn, "applied_term", &aterm)) ||
         (rc = kv__meta_get(s, txn, "rev", &s->cur_rev)) ||
         (rc = kv__meta_get(s, txn, "compact", &s->compact_rev)) ||
@@ -164,6 +262,12 @@ int kv_open(kv_store **out, const char *dir, const kv_options *opts)
 err_env:
     mdb_env_close(s->env);
 err_free:
+    if (opts && opts->errmsg && opts->errmsg_size) {
+        if (s->errmsg[0])
+            snprintf(opts->errmsg, opts->errmsg_size, "%s", s->errmsg);
+        else
+            snprintf(opts->errmsg, opts->errmsg_size, "%s", kv_strerror(rc));
+    }
     cm_free(s);
     return rc;
 }

@@ -38,21 +38,22 @@ static int write_version(kv__wctx *w, const uint8_t *key, size_t klen,
     int64_t main = w->rev + 1, sub = w->sub++;
     uint8_t kb[16], ib[KV__IDX_SZ];
     kv__revkey(kb, main, sub);
-    MDB_val k = {16, kb}, v = {KV__REC_HDR + klen + vlen, NULL};
+    size_t n = KV__REC_HDR + klen + vlen;
+    MDB_val k = {16, kb}, v = {n, NULL};
     int rc = mdb_put(w->txn, s->rev, &k, &v, MDB_APPEND | MDB_RESERVE);
     if (rc)
         return kv__lmdb_err(s, rc, "append history");
     uint8_t *p = v.mv_data;
-    p[0] = tombstone ? KV__TOMBSTONE : 0;
-    cm_be64_put(p + 1, (uint64_t)create);
-    cm_be64_put(p + 9, (uint64_t)version);
-    cm_be64_put(p + 17, (uint64_t)lease);
-    cm_be16_put(p + 25, (uint16_t)klen);
+    p[4] = tombstone ? KV__TOMBSTONE : 0;
+    cm_be64_put(p + 5, (uint64_t)create);
+    cm_be64_put(p + 13, (uint64_t)version);
+    cm_be64_put(p + 21, (uint64_t)lease);
+    cm_be16_put(p + 29, (uint16_t)klen);
     memcpy(p + KV__REC_HDR, key, klen);
     if (vlen)
         memcpy(p + KV__REC_HDR + klen, val, vlen);
-    memcpy(ib, kb, 16);
-    ib[16] = tombstone ? KV__TOMBSTONE : 0;
+    kv__rec_seal(kb, p, n);
+    kv__idx_make(ib, key, klen, main, sub, tombstone);
     MDB_val ik = {klen, (void *)key}, iv = {KV__IDX_SZ, ib};
     rc = mdb_put(w->txn, s->idx, &ik, &iv, 0);
     if (rc)
@@ -72,18 +73,15 @@ static int current(kv__wctx *w, const uint8_t *key, size_t klen,
     if (rc)
         return kv__lmdb_err(w->s, rc, "cursor");
     kv__ver ver;
-    rc = kv__latest(c, key, klen, KV__LATEST, &ver);
+    rc = kv__latest(w->s, c, key, klen, KV__LATEST, &ver);
     mdb_cursor_close(c);
     if (rc == MDB_NOTFOUND || (rc == 0 && ver.tombstone))
         return 0;
     if (rc)
         return kv__lmdb_err(w->s, rc, "read index");
     kv__rec r;
-    rc = kv__load(w->s, w->txn, ver.main, ver.sub, &r);
-    if (rc == MDB_NOTFOUND)
-        return KV_ECORRUPT;
-    if (rc)
-        return kv__lmdb_err(w->s, rc, "read history");
+    if ((rc = kv__load(w->s, w->txn, key, klen, &ver, &r)))
+        return rc;
     *out = kv__kv_new(w->arena, &r, false);
     return *out ? 0 : -ENOMEM;
 }
@@ -201,13 +199,13 @@ int kv__delete_range(kv__wctx *w, const uint8_t *key, size_t klen,
         rc = mdb_cursor_get(c, &k, &d, MDB_LAST_DUP);
         if (rc)
             break;
-        const uint8_t *p = d.mv_data;
-        if (p[16] & KV__TOMBSTONE)
+        kv__ver ver;
+        if ((rc = kv__ver_decode(s, k.mv_data, k.mv_size, &d, &ver)))
+            break;
+        if (ver.tombstone)
             continue;
         kv__rec r;
-        rc = kv__load(s, w->txn, (int64_t)cm_be64_get(p),
-                      (int64_t)cm_be64_get(p + 8), &r);
-        if (rc)
+        if ((rc = kv__load(s, w->txn, k.mv_data, k.mv_size, &ver, &r)))
             break;
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
@@ -226,8 +224,7 @@ int kv__delete_range(kv__wctx *w, const uint8_t *key, size_t klen,
     }
     mdb_cursor_close(c);
     if (rc && rc != MDB_NOTFOUND)
-        return rc == MDB_CORRUPTED ? KV_ECORRUPT
-                                   : kv__lmdb_err(s, rc, "scan index");
+        return kv__lmdb_err(s, rc, "scan index");
 
     for (size_t i = 0; i < n; i++) {
         Skiffpb__KeyValue *prev = live[i];

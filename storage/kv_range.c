@@ -61,11 +61,10 @@ static int load(kv_store *s, MDB_txn *txn, ref *r)
 {
     if (r->loaded)
         return 0;
-    int rc = kv__load(s, txn, r->main, r->sub, &r->rec);
-    if (rc == MDB_NOTFOUND || rc == MDB_CORRUPTED)
-        return KV_ECORRUPT;
+    kv__ver v = {r->main, r->sub, false};
+    int rc = kv__load(s, txn, r->key, r->klen, &v, &r->rec);
     if (rc)
-        return kv__lmdb_err(s, rc, "read history");
+        return rc;
     r->loaded = true;
     return 0;
 }
@@ -118,7 +117,7 @@ int kv__range(kv_store *s, MDB_txn *txn, int64_t cur_rev,
         if (!kv__in_range(k.mv_data, k.mv_size, key, klen, end, endl))
             break;
         kv__ver v;
-        rc = kv__latest(c, k.mv_data, k.mv_size, at, &v);
+        rc = kv__latest(s, c, k.mv_data, k.mv_size, at, &v);
         if (rc == MDB_NOTFOUND) {
             /* Created after `at`; put the cursor back on this key so
              * NEXT_NODUP moves past it. */

@@ -4,21 +4,28 @@
  * index of exactly the state it holds) and restored in a single write
  * transaction (so a failed or torn restore leaves the store untouched).
  *
- * Stream:  "SKIFSNP1" | be64 applied index
+ * Stream:  "SKIFSNP2" | be64 applied index
  *          records: u8 db | be32 key len | be32 value len | key | value
  *          end:     u8 0xFF | be64 record count | be32 CRC32C of all
  *                   bytes before the CRC
  * Records come in each database's order, so restore appends.
+ *
+ * The stream's CRC guards the copy in transit; the records keep their own
+ * checksums (store format 2), and both ends check every record on its
+ * own: a member never ships damaged history to a peer, and a restore
+ * takes nothing it could not read back.  "SKIFSNP1" streams carried
+ * format-1 records and are refused.
  */
 #include "kv_int.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#define MAGIC "SKIFSNP1"
+#define MAGIC "SKIFSNP2"
 #define END_MARK 0xFF
-#define NDBS 6
+#define NDBS KV__NDBS
 
 static MDB_dbi *dbs(kv_store *s, int i)
 {
@@ -29,7 +36,7 @@ static MDB_dbi *dbs(kv_store *s, int i)
 
 static bool is_dup(int i)
 {
-    return i == 2 || i == 4;
+    return i == KV__DB_IDX || i == KV__DB_LEASE_KEYS;
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n)
@@ -85,6 +92,8 @@ int kv_snapshot_write(kv_store *s, int fd, uint64_t *applied_index)
         MDB_cursor_op op = MDB_FIRST;
         while ((rc = mdb_cursor_get(c, &k, &v, op)) == 0) {
             op = MDB_NEXT;
+            if ((rc = kv__entry_check(s, i, &k, &v)))
+                break;
             if ((rc = cm_buf_put_u8(&w.buf, (uint8_t)(i + 1))) ||
                 (rc = cm_buf_put_be32(&w.buf, (uint32_t)k.mv_size)) ||
                 (rc = cm_buf_put_be32(&w.buf, (uint32_t)v.mv_size)) ||
@@ -168,6 +177,8 @@ int kv_restore(kv_store *s, int fd)
     if (rc)
         goto err;
     if (memcmp(hdr, MAGIC, 8) != 0) {
+        snprintf(s->errmsg, sizeof s->errmsg,
+                 "snapshot stream is not a format-%d snapshot", KV__FORMAT);
         rc = KV_EBAD_SNAPSHOT;
         goto err;
     }
@@ -206,6 +217,10 @@ int kv_restore(kv_store *s, int fd)
             goto err;
         int i = tag - 1;
         MDB_val k = {kl, kv.base}, v = {vl, kv.base + kl};
+        if (kv__entry_check(s, i, &k, &v)) {
+            rc = KV_EBAD_SNAPSHOT;
+            goto err;
+        }
         rc = mdb_put(txn, *dbs(s, i), &k, &v,
                      is_dup(i) ? MDB_APPENDDUP : MDB_APPEND);
         if (rc) {
@@ -224,7 +239,13 @@ int kv_restore(kv_store *s, int fd)
         goto err;
     }
     /* Reload the cached meta from what the snapshot holds. */
-    int64_t applied, alarm, aterm;
+    int64_t applied, alarm, aterm, format;
+    if ((rc = kv__meta_get(s, txn, "format", &format)))
+        goto err;
+    if (format != KV__FORMAT) {
+        rc = KV_EBAD_SNAPSHOT;
+        goto err;
+    }
     if ((rc = kv__meta_get(s, txn, "applied", &applied)) ||
         (rc = kv__meta_get(s, txn, "applied_term", &aterm)) ||
         (rc = kv__meta_get(s, txn, "rev", &s->cur_rev)) ||

@@ -4,7 +4,8 @@
  * times.  After every kill the store is reopened and must equal a
  * reference store that applied exactly the first `applied index` commands
  * of the same stream one at a time: same applied index, same revision,
- * same HashKV.  Then the child resumes from where the store says it is.
+ * same HashKV, and kv_verify finds every checksum and cross-reference in
+ * order.  Then the child resumes from where the store says it is.
  *
  *   storage_crash [kills]        (default 200; SKIFF_SEED picks the stream)
  *   storage_crash child DIR SEED LATE (internal)
@@ -165,6 +166,12 @@ int main(int argc, char **argv)
                     kv_strerror(rc));
             failed = 1;
             break;
+        }
+        kv_verify_report vr;
+        if ((rc = kv_verify(s, &vr))) {
+            fprintf(stderr, "kill %d: verify: %s: %s\n", k, kv_strerror(rc),
+                    vr.msg);
+            failed = 1;
         }
         kv_status st, rst;
         kv_status_get(s, &st);
