@@ -30,6 +30,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <lmdb.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,33 +218,111 @@ static void partition(jr_run *r, jr_rng *g, fault *f)
 }
 
 /* ---- disk damage -------------------------------------------------------- */
+/* A copy of a random live history record's bytes (malloc'ed; *len its
+ * size), read through LMDB on the stopped member's store; NULL when there
+ * is none. */
+static unsigned char *live_record(const char *dir, jr_rng *g, size_t *len)
+{
+    MDB_env *env;
+    if (mdb_env_create(&env))
+        return NULL;
+    unsigned char *copy = NULL;
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_dbi dbi;
+    MDB_stat ms;
+    MDB_val k, v;
+    mdb_env_set_maxdbs(env, 8);
+    if (mdb_env_open(env, dir, MDB_RDONLY | MDB_NOLOCK, 0600) ||
+        mdb_txn_begin(env, NULL, MDB_RDONLY, &txn) ||
+        mdb_dbi_open(txn, "rev", 0, &dbi) || mdb_stat(txn, dbi, &ms) ||
+        ms.ms_entries == 0 || mdb_cursor_open(txn, dbi, &cur))
+        goto out;
+    size_t skip = (size_t)(jr_rand(g) % ms.ms_entries);
+    if (skip > 200000)
+        skip = 200000;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (!rc && skip--)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    if (!rc && v.mv_size >= 8 && (copy = malloc(v.mv_size))) {
+        memcpy(copy, v.mv_data, v.mv_size);
+        *len = v.mv_size;
+    }
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    if (txn)
+        mdb_txn_abort(txn);
+    mdb_env_close(env);
+    return copy;
+}
+
+/* Flips bit `bit` of byte `off` in every copy of rec in the file (LMDB
+ * copies pages on write, so freed older pages may hold it too).  Returns
+ * the offset of the first copy flipped, or -1 when none was found. */
+static off_t flip_record(int fd, off_t size, const unsigned char *rec,
+                         size_t len, size_t off, int bit)
+{
+    unsigned char *buf = malloc((size_t)size);
+    off_t first = -1;
+    if (!buf || pread(fd, buf, (size_t)size, 0) != size) {
+        free(buf);
+        return -1;
+    }
+    for (off_t i = 0; i + (off_t)len <= size; i++)
+        if (buf[i] == rec[0] && !memcmp(buf + i, rec, len)) {
+            unsigned char b = (unsigned char)(buf[i + (off_t)off] ^ (1u << bit));
+            if (pwrite(fd, &b, 1, i + (off_t)off) == 1 && first < 0)
+                first = i + (off_t)off;
+        }
+    free(buf);
+    return first;
+}
+
 /* Flips one bit in the store file (the member's snapshot: docs/cluster.md,
- * "The store is the snapshot") at a random offset among its first 1 MiB,
- * past LMDB's two meta pages.  The member must notice (refuse to start,
- * or report and recover); serving the damaged value shows up as a HashKV
- * mismatch or a checker anomaly. */
+ * "The store is the snapshot"): half of the time inside a live history
+ * record (read through LMDB, then found in the file), otherwise at a
+ * random offset among its first 1 MiB past LMDB's two meta pages (free
+ * pages, LMDB's own structure, or data).  The member must notice (refuse
+ * to start, or report and recover); serving the damaged value shows up as
+ * a HashKV mismatch or a checker anomaly. */
 static void damage_store(jr_run *r, jr_rng *g, int i, char *what, size_t cap)
 {
     char p[PATH_MAX + 16];
     snprintf(p, sizeof p, "%s/data.mdb", r->nodes[i].data_dir);
+    size_t len = 0;
+    unsigned char *rec =
+        jr_randn(g, 2) ? live_record(r->nodes[i].data_dir, g, &len) : NULL;
     int fd = open(p, O_RDWR | O_CLOEXEC);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) || st.st_size <= 3 * 4096) {
         snprintf(what, cap, "data.mdb: %s", fd < 0 ? strerror(errno) : "small");
         if (fd >= 0)
             close(fd);
+        free(rec);
         return;
     }
-    off_t span = st.st_size - 2 * 4096;
-    if (span > (1 << 20))
-        span = 1 << 20;
-    off_t at = 2 * 4096 + (off_t)(jr_rand(g) % (uint64_t)span);
-    unsigned char b;
-    if (pread(fd, &b, 1, at) == 1) {
-        b ^= (unsigned char)(1u << jr_randn(g, 8));
-        if (pwrite(fd, &b, 1, at) == 1)
-            snprintf(what, cap, "flipped a bit of data.mdb at %lld",
-                     (long long)at);
+    off_t at = -1;
+    if (rec)
+        at = flip_record(fd, st.st_size, rec, len,
+                         (size_t)(jr_rand(g) % len), jr_randn(g, 8));
+    free(rec);
+    if (at >= 0) {
+        snprintf(what, cap, "flipped a bit of data.mdb at %lld (a live record)",
+                 (long long)at);
+    } else {
+        off_t span = st.st_size - 2 * 4096;
+        if (span > (1 << 20))
+            span = 1 << 20;
+        at = 2 * 4096 + (off_t)(jr_rand(g) % (uint64_t)span);
+        unsigned char b;
+        if (pread(fd, &b, 1, at) == 1) {
+            b ^= (unsigned char)(1u << jr_randn(g, 8));
+            if (pwrite(fd, &b, 1, at) == 1)
+                snprintf(what, cap,
+                         "flipped a bit of data.mdb at %lld (a random page)",
+                         (long long)at);
+        }
     }
     fsync(fd);
     close(fd);
@@ -393,6 +472,14 @@ static void start_fault(jr_run *r, jr_rng *g, fault *f)
         if (i < 0)
             break;
         int corrupt = jr_randn(g, 3);
+        /* Damage at most a minority: a member that refuses its damaged
+         * data is left down, and a majority left down loses the cluster
+         * by design, not by a bug.  Past that, only unsynced writes go. */
+        int refused = 0;
+        for (int k = 0; k < r->n; k++)
+            refused += r->nodes[k].refused;
+        if (refused >= (r->n - 1) / 2)
+            corrupt = 0;
         jr_node_kill(r, i, SIGKILL, 1);
         if (corrupt) {
             char w[300] = "";

@@ -12,10 +12,12 @@
 #include "server_int.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 uint64_t srv_compact_interval(const server *s);
 
@@ -167,6 +169,22 @@ int srv_start(server *s)
     return 0;
 }
 
+/* LMDB reads the store through a memory map.  A damaged page can send it
+ * past the end of the file, which the kernel answers with SIGBUS: say
+ * what that means and stop, instead of a bare crash.  Async-signal-safe
+ * (write and _exit only). */
+static void on_sigbus(int sig)
+{
+    static const char msg[] =
+        "skiffd: SIGBUS reading the store's memory map: data.mdb is damaged "
+        "or truncated; refusing to go on.  Remove this member, delete its "
+        "data dir and add it again: its peers send it a snapshot.\n";
+    (void)sig;
+    ssize_t n = write(2, msg, sizeof msg - 1);
+    (void)n;
+    _exit(1);
+}
+
 int main(int argc, char **argv)
 {
     static server s;
@@ -178,6 +196,10 @@ int main(int argc, char **argv)
     cm_log_set_level(lvl);
     cm_log_set_member(s.cfg.name);
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigbus;
+    sigaction(SIGBUS, &sa, NULL);
     /* WAL syncs, applies, reads, snapshots and hashes share libuv's pool;
      * with its default of 4 threads two busy read workers and a snapshot
      * could hold up the WAL.  Set before the pool starts (first job). */
