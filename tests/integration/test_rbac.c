@@ -64,28 +64,6 @@ static char certs[300], logpath[300], endpoint[64];
     "    image: %s\n"                                                          \
     "%s"
 
-/* A packed Pod (malloc'ed): node "" for unbound; phase "" for no status. */
-static size_t pod(const char *name, const char *node, const char *image,
-                  const char *phase, uint8_t **out)
-{
-    char nodeline[128] = "", status[128] = "", y[2048];
-    if (node[0])
-        snprintf(nodeline, sizeof nodeline, "  nodeName: %s\n", node);
-    if (phase[0])
-        snprintf(status, sizeof status, "status:\n  phase: %s\n", phase);
-    snprintf(y, sizeof y, POD_YAML, name, name, nodeline, image, status);
-    cm_arena a = {.chunk_sz = 65536};
-    obj_object **objs;
-    size_t n;
-    obj_error err;
-    assert_int_equal(obj_yaml_decode(y, strlen(y), &a, &objs, &n, &err), 0);
-    size_t len = skiffpb__v1__object__get_packed_size(objs[0]);
-    *out = malloc(len);
-    skiffpb__v1__object__pack(objs[0], *out);
-    cm_arena_free(&a);
-    return len;
-}
-
 static size_t yaml_obj(const char *y, uint8_t **out)
 {
     cm_arena a = {.chunk_sz = 65536};
@@ -98,6 +76,19 @@ static size_t yaml_obj(const char *y, uint8_t **out)
     skiffpb__v1__object__pack(objs[0], *out);
     cm_arena_free(&a);
     return len;
+}
+
+/* A packed Pod (malloc'ed): node "" for unbound; phase "" for no status. */
+static size_t pod(const char *name, const char *node, const char *image,
+                  const char *phase, uint8_t **out)
+{
+    char nodeline[128] = "", status[128] = "", y[2048];
+    if (node[0])
+        snprintf(nodeline, sizeof nodeline, "  nodeName: %s\n", node);
+    if (phase[0])
+        snprintf(status, sizeof status, "status:\n  phase: %s\n", phase);
+    snprintf(y, sizeof y, POD_YAML, name, name, nodeline, image, status);
+    return yaml_obj(y, out);
 }
 
 /* A client for a certificate (name of the .crt/.key pair, or NULL) and/or

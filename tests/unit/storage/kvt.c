@@ -1,9 +1,36 @@
 /* Storage test helpers; see kvt.h. */
 #include "kvt.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <cmocka.h>
+
 #include "tu.h"
+
+int kvt_setup(void **state)
+{
+    tu_alloc_install();
+    kvt *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    assert_int_equal(kvt_open(t, NULL), 0);
+    *state = t;
+    return 0;
+}
+
+int kvt_teardown(void **state)
+{
+    kvt *t = *state;
+    kvt_close(t, 0);
+    free(t);
+    long leaked = tu_alloc_uninstall();
+    if (leaked)
+        fail_msg("%ld blocks leaked", leaked);
+    return 0;
+}
 
 int kvt_open(kvt *t, const kv_options *o)
 {

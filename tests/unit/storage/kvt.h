@@ -18,6 +18,10 @@ typedef struct kvt {
 } kvt;
 
 int kvt_open(kvt *t, const kv_options *o);
+/* cmocka fixtures: a fresh store in *state with the leak-counting
+ * allocator installed; teardown closes it and fails on leaked blocks. */
+int kvt_setup(void **state);
+int kvt_teardown(void **state);
 /* Closes the store; keeps the directory (for reopen) if keep_dir. */
 void kvt_close(kvt *t, int keep_dir);
 int kvt_reopen(kvt *t, const kv_options *o);

@@ -19,26 +19,6 @@
 #include "kvt.h"
 #include "tu.h"
 
-static int setup(void **state)
-{
-    tu_alloc_install();
-    kvt *t = calloc(1, sizeof *t);
-    assert_int_equal(kvt_open(t, NULL), 0);
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    kvt *t = *state;
-    kvt_close(t, 0);
-    free(t);
-    long leaked = tu_alloc_uninstall();
-    if (leaked)
-        fail_msg("%ld blocks leaked", leaked);
-    return 0;
-}
-
 static void assert_kv(const Skiffpb__KeyValue *kv, const char *k,
                       const char *v, int64_t create, int64_t mod,
                       int64_t ver)
@@ -1041,7 +1021,7 @@ static void test_open_errors(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, kvt_setup, kvt_teardown)
     const struct CMUnitTest tests[] = {
         T(test_revisions_and_versions),
         T(test_range_forms),

@@ -26,26 +26,6 @@
 #include "kvt.h"
 #include "tu.h"
 
-static int setup(void **state)
-{
-    tu_alloc_install();
-    kvt *t = calloc(1, sizeof *t);
-    assert_int_equal(kvt_open(t, NULL), 0);
-    *state = t;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    kvt *t = *state;
-    kvt_close(t, 0);
-    free(t);
-    long leaked = tu_alloc_uninstall();
-    if (leaked)
-        fail_msg("%ld blocks leaked", leaked);
-    return 0;
-}
-
 /* ---- helpers ---------------------------------------------------------- */
 
 /* Reads the whole data.mdb of t's store. */
@@ -580,7 +560,7 @@ static void test_old_format(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, kvt_setup, kvt_teardown)
     const struct CMUnitTest tests[] = {
         T(test_intact_store),   T(test_flipped_value),
         T(test_flipped_header), T(test_flipped_index),
