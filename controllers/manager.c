@@ -40,6 +40,7 @@ static void usage(FILE *f)
           "(default 127.0.0.1:2379)\n"
           "  --cacert=FILE                CA bundle: use TLS\n"
           "  --cert=FILE --key=FILE       client certificate\n"
+          "  --token=TOKEN                bearer token (--token-auth-file)\n"
           "  --insecure-skip-tls-verify   do not verify the server\n"
           "  --controllers=LIST           controllers to run: '*' (all, the\n"
           "                               default), 'name' or '-name'; "
@@ -77,12 +78,14 @@ int main(int argc, char **argv)
     const char *endpoints = "127.0.0.1:2379", *controllers = "*";
     skiff_config cfg = {0};
     long resync_s = 0;
-    enum { O_EP = 1, O_CA, O_CERT, O_KEY, O_INSECURE, O_CTL, O_RESYNC, O_LOG };
+    enum { O_EP = 1, O_CA, O_CERT, O_KEY, O_TOKEN, O_INSECURE, O_CTL, O_RESYNC,
+           O_LOG };
     static const struct option opts[] = {
         {"endpoints", required_argument, NULL, O_EP},
         {"cacert", required_argument, NULL, O_CA},
         {"cert", required_argument, NULL, O_CERT},
         {"key", required_argument, NULL, O_KEY},
+        {"token", required_argument, NULL, O_TOKEN},
         {"insecure-skip-tls-verify", no_argument, NULL, O_INSECURE},
         {"controllers", required_argument, NULL, O_CTL},
         {"min-resync-period", required_argument, NULL, O_RESYNC},
@@ -104,6 +107,9 @@ int main(int argc, char **argv)
             break;
         case O_KEY:
             cfg.key_file = optarg;
+            break;
+        case O_TOKEN:
+            cfg.token = optarg;
             break;
         case O_INSECURE:
             cfg.insecure_skip_verify = 1;
