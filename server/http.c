@@ -79,6 +79,22 @@ static size_t metrics_text(server *s, char *out, size_t cap)
       "skiff_disk_backend_commit_duration_seconds_count %llu\n",
       (unsigned long long)cum, m->apply_ns_total / 1e9,
       (unsigned long long)m->apply_batches);
+    P("# HELP skiff_disk_wal_fsync_duration_seconds WAL fdatasync latency; "
+      "a batch that only moves the commit index is written without one.\n"
+      "# TYPE skiff_disk_wal_fsync_duration_seconds histogram\n");
+    cum = 0;
+    for (int k = 0; k < 16; k++) {
+        cum += m->wal_fsync_hist[k];
+        P("skiff_disk_wal_fsync_duration_seconds_bucket{le=\"%g\"} %llu\n",
+          0.00025 * (double)(1u << k), (unsigned long long)cum);
+    }
+    P("skiff_disk_wal_fsync_duration_seconds_bucket{le=\"+Inf\"} %llu\n"
+      "skiff_disk_wal_fsync_duration_seconds_sum %.6f\n"
+      "skiff_disk_wal_fsync_duration_seconds_count %llu\n"
+      "# TYPE skiff_disk_wal_writes_total counter\n"
+      "skiff_disk_wal_writes_total %llu\n",
+      (unsigned long long)cum, m->wal_fsync_ns_total / 1e9,
+      (unsigned long long)m->wal_fsyncs, (unsigned long long)m->wal_writes);
     P("# TYPE skiff_mvcc_db_total_size_in_bytes gauge\n"
       "skiff_mvcc_db_total_size_in_bytes %llu\n"
       "# TYPE skiff_mvcc_db_total_size_in_use_in_bytes gauge\n"

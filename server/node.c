@@ -4,7 +4,11 @@
  *
  * Durability: a batch's hard state and entries go to the WAL in the
  * thread pool; batches that arrive while a WAL job runs queue up and the
- * next job writes them all with one fdatasync.  Messages the core marked
+ * next job writes them all with one fdatasync.  A batch whose only change
+ * is the commit index is written without one, as etcd does: Raft does not
+ * need the commit index durable (a restart takes the larger of it and the
+ * store's applied index), and syncing it would put a second fdatasync
+ * between every proposal and the next.  Messages the core marked
  * after_persist (votes, append answers) are held until their batch is
  * synced; the leader's appends to followers go out at once, so its own
  * fsync and the followers' overlap.  raft_persisted() then tells the core.
@@ -25,6 +29,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void pbatch_free(pbatch *b)
 {
@@ -52,15 +57,25 @@ static void persist_work(uv_work_t *w)
 {
     server *s = w->data;
     int rc = 0;
+    bool sync = s->job_release_index != 0;
     for (size_t i = 0; i < s->npjob && !rc; i++) {
         pbatch *b = &s->pjob[i];
+        sync = sync || b->sync;
         if (b->has_snap)
             rc = wal_release(s->w, b->snap.index, b->snap.term);
         if (!rc && (b->has_hs || b->n))
             rc = wal_append(s->w, b->has_hs ? &b->hs : NULL, b->ents, b->n);
     }
-    if (!rc && !s->cfg.unsafe_no_fsync)
+    s->persist_sync_ns = 0;
+    if (!rc && sync && !s->cfg.unsafe_no_fsync) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
         rc = wal_sync(s->w);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        uint64_t ns = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000u +
+                      (uint64_t)b.tv_nsec - (uint64_t)a.tv_nsec;
+        s->persist_sync_ns = ns ? ns : 1;
+    }
     if (!rc && s->job_release_index)
         rc = wal_release(s->w, s->job_release_index, s->job_release_term);
     s->persist_rc = rc;
@@ -81,6 +96,15 @@ static void persist_after(uv_work_t *w, int status)
         return;
     }
     s->job_release_index = 0;
+    s->m.wal_writes++;
+    if (s->persist_sync_ns) {
+        s->m.wal_fsyncs++;
+        s->m.wal_fsync_ns_total += s->persist_sync_ns;
+        unsigned k = 0;
+        for (uint64_t q = s->persist_sync_ns / 250000; q && k < 15; q >>= 1)
+            k++;
+        s->m.wal_fsync_hist[k]++;
+    }
     for (size_t i = 0; i < s->npjob; i++) {
         pbatch *b = &s->pjob[i];
         for (size_t k = 0; k < b->nmsgs; k++)
@@ -259,8 +283,15 @@ static int handle_ready(server *s)
     pbatch b = {0};
     b.has_hs = rd.has_hard_state;
     b.hs = rd.hs;
+    if (rd.has_hard_state &&
+        (rd.hs.term != s->hs_term || rd.hs.vote != s->hs_vote)) {
+        b.sync = true;
+        s->hs_term = rd.hs.term;
+        s->hs_vote = rd.hs.vote;
+    }
     if (rd.snapshot) {
         b.has_snap = true;
+        b.sync = true;
         b.snap = *rd.snapshot;
         /* The store already holds the snapshot (restored before the core
          * saw it); its applied index is at or past the snapshot's. */
@@ -279,6 +310,7 @@ static int handle_ready(server *s)
             raft_blob_ref(b.ents[i].blob);
         }
         b.n = rd.n_entries;
+        b.sync = true;
     }
     for (size_t i = 0; i < rd.n_msgs; i++) {
         const raft_msg *m = &rd.msgs[i];

@@ -104,6 +104,7 @@ typedef struct aent {
 /* One ready batch's durable part, and the messages that wait for it. */
 typedef struct pbatch {
     bool has_hs, has_snap;
+    bool sync; /* entries, a snapshot or a new term or vote: fdatasync */
     raft_hard_state hs;
     raft_snapshot_meta snap;
     raft_entry *ents;
@@ -126,6 +127,8 @@ typedef struct metrics {
     uint64_t conns_total, conns_closed_slow;
     uint64_t corrupt_checks, corrupt_mismatches;
     uint64_t apply_hist[16]; /* apply batch duration, 2^k * 0.25 ms */
+    uint64_t wal_writes, wal_fsyncs, wal_fsync_ns_total;
+    uint64_t wal_fsync_hist[16]; /* WAL fdatasync duration, 2^k * 0.25 ms */
 } metrics;
 
 struct server {
@@ -178,10 +181,13 @@ struct server {
     pbatch *pq;
     size_t npq, pq_cap;
     pbatch *pjob;
+    uint64_t hs_term; /* the term and vote last handed to the WAL */
+    uint64_t hs_vote;
     size_t npjob;
     bool persisting;
     uv_work_t persist_req;
     int persist_rc;
+    uint64_t persist_sync_ns; /* the job's fdatasync; 0: it did none */
     uint64_t release_index, release_term; /* wal_release for the next job */
     uint64_t job_release_index, job_release_term;
 

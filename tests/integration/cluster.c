@@ -38,7 +38,7 @@
 
 typedef struct member {
     pid_t pid;
-    int client_port, peer_port;
+    int client_port, peer_port, metrics_port;
     int removed;
     uint64_t id;
     char name[16];
@@ -183,11 +183,13 @@ static int reap(int i)
 static int spawn(int i, const char *state)
 {
     member *m = &G.m[i];
-    char client[64], adv_client[64], peer[64], hb[16], el[16], sc[16];
+    char client[64], adv_client[64], peer[64], metrics[64], hb[16], el[16],
+        sc[16];
     snprintf(client, sizeof client, "127.0.0.1:%d", m->client_port);
     snprintf(adv_client, sizeof adv_client, "http://127.0.0.1:%d",
              m->client_port);
     snprintf(peer, sizeof peer, "http://127.0.0.1:%d", m->peer_port);
+    snprintf(metrics, sizeof metrics, "127.0.0.1:%d", m->metrics_port);
     snprintf(hb, sizeof hb, "%d", G.opts.heartbeat_ms);
     snprintf(el, sizeof el, "%d", G.opts.election_ms);
     const char *lvl =
@@ -206,9 +208,10 @@ static int spawn(int i, const char *state)
                             "--initial-cluster-token", G.token,
                             "--heartbeat-interval", hb,
                             "--election-timeout", el,
-                            "--log-level", lvl ? lvl : "warn"};
+                            "--log-level", lvl ? lvl : "warn",
+                            "--listen-metrics-urls", metrics};
     // clang-format on
-    int n = 25;
+    int n = 27;
     if (G.opts.snapshot_count > 0) {
         snprintf(sc, sizeof sc, "%d", G.opts.snapshot_count);
         argv[n++] = "--snapshot-count";
@@ -272,6 +275,7 @@ static void init_slot(int i)
     snprintf(m->log, sizeof m->log, "%s/n%d.log", G.root, i + 1);
     m->client_port = free_port();
     m->peer_port = free_port();
+    m->metrics_port = free_port();
     snprintf(m->endpoint, sizeof m->endpoint, "127.0.0.1:%d", m->client_port);
 }
 
@@ -470,6 +474,33 @@ int cl_member_client_port(int i)
 {
     return G.m[i].client_port;
 }
+int cl_metric(int i, const char *name, double *out)
+{
+    int fd = cli_connect(G.m[i].metrics_port);
+    if (fd < 0)
+        return -1;
+    const char *req = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+    size_t len = strlen(req);
+    if (write(fd, req, len) != (ssize_t)len) {
+        close(fd);
+        return -1;
+    }
+    static char buf[65536];
+    size_t n = 0;
+    ssize_t got;
+    while (n < sizeof buf - 1 && (got = read(fd, buf + n, sizeof buf - 1 - n)) > 0)
+        n += (size_t)got;
+    buf[n] = 0;
+    close(fd);
+    size_t nl = strlen(name);
+    for (char *p = buf; (p = strstr(p, name)); p += nl)
+        if ((p == buf || p[-1] == '\n') && p[nl] == ' ') {
+            *out = strtod(p + nl + 1, NULL);
+            return 0;
+        }
+    return -1;
+}
+
 int cl_member_peer_port(int i)
 {
     return G.m[i].peer_port;

@@ -70,6 +70,9 @@ const char *cl_data_dir(int i); /* --data-dir */
 const char *cl_log_path(int i); /* its stderr */
 int cl_member_client_port(int i);
 int cl_member_peer_port(int i);
+/* The value of the Prometheus sample NAME (no labels) that member i serves
+ * on its metrics port; -1 when it cannot be had. */
+int cl_metric(int i, const char *name, double *out);
 /* "127.0.0.1:P" of member i (static buffer per member). */
 const char *cl_member_endpoint(int i);
 /* Member i's raft id as it reported it (Status header), 0 before the
