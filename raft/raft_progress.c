@@ -150,10 +150,13 @@ bool raft__pr_maybe_decr(raft__progress *pr, uint64_t rejected,
                          uint64_t match_hint)
 {
     if (pr->state == PR_REPLICATE) {
-        /* A rejection at or below match is stale: the follower has
-         * acknowledged more since. */
+        /* A rejection at or below match is stale -- the follower has
+         * acknowledged more since -- unless the follower lost entries it
+         * had acknowledged (a damaged WAL tail cut at its restart).  Its
+         * last index below match says it may have: probe at match to
+         * tell the two apart (a stale rejection costs one probe). */
         if (rejected <= pr->match)
-            return false;
+            return match_hint < pr->match;
         pr->next = pr->match + 1;
         return true;
     }
@@ -162,8 +165,12 @@ bool raft__pr_maybe_decr(raft__progress *pr, uint64_t rejected,
     if (pr->next == 0 || pr->next - 1 != rejected)
         return false;
     uint64_t n = rejected < match_hint + 1 ? rejected : match_hint + 1;
-    if (n < pr->match + 1)
-        n = pr->match + 1;
+    if (n < pr->match + 1) {
+        /* The follower does not hold what it acknowledged: forget that
+         * and send it again.  Commit never moves back, so this only
+         * slows the count of this follower's acknowledgements. */
+        pr->match = n - 1;
+    }
     pr->next = n;
     pr->probe_sent = 0;
     return true;

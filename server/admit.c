@@ -47,6 +47,7 @@ typedef struct admit_job {
     char msg[OBJ_ADMIT_MSG_MAX];
     srv_obj_access *acc; /* arena: what each object write is, for RBAC */
     size_t nacc, acc_cap;
+    struct admit_job *held_next; /* while a commit holds reads */
 } admit_job;
 
 static bool is_registry(const ProtobufCBinaryData *k)
@@ -441,11 +442,32 @@ int srv_admit_start(conn *c, uint64_t stream, Skiffpb__Request *req,
     j->req = req;
     j->a = a;
     j->w.data = j;
-    int rc = uv_queue_work(c->s->loop, &j->w, admit_work, admit_after);
+    server *s = c->s;
+    if (s->hold_reads) {
+        /* Admission reads the objects it checks against: like any read,
+         * it waits for the commit whose writes were already answered. */
+        admit_job **p = &s->admit_held;
+        while (*p)
+            p = &(*p)->held_next;
+        *p = j;
+        conn_ref(c);
+        return 0;
+    }
+    int rc = uv_queue_work(s->loop, &j->w, admit_work, admit_after);
     if (rc) {
         cm_free(j);
         return rc;
     }
     conn_ref(c);
     return 0;
+}
+
+void srv_admit_release(server *s)
+{
+    while (s->admit_held && !s->hold_reads) {
+        admit_job *j = s->admit_held;
+        s->admit_held = j->held_next;
+        if (uv_queue_work(s->loop, &j->w, admit_work, admit_after))
+            admit_after(&j->w, UV_ECANCELED);
+    }
 }

@@ -128,8 +128,12 @@ static void on_sweep(uv_timer_t *t)
     srv_gone_sweep(s);
 }
 
+static void on_early(uv_async_t *h);
+
 void srv_sweep_start(server *s)
 {
+    uv_async_init(s->loop, &s->early_async, on_early);
+    s->early_async.data = s;
     uv_timer_init(s->loop, &s->sweep_timer);
     s->sweep_timer.data = s;
     uv_timer_start(&s->sweep_timer, on_sweep, 250, 250);
@@ -305,6 +309,14 @@ static uint64_t now_ns(void)
 /* The packed Command of a NOOP entry (and of a change without context). */
 static const uint8_t NOOP_CMD[] = {0xa2, 0x01, 0x00}; /* field 20, empty */
 
+/* Pool thread: the job's results are final, only its commit is left. */
+static void on_results_final(void *arg)
+{
+    server *s = arg;
+    atomic_store_explicit(&s->early_seq, s->apply_seq, memory_order_release);
+    uv_async_send(&s->early_async);
+}
+
 static void apply_work(uv_work_t *w)
 {
     server *s = w->data;
@@ -328,8 +340,9 @@ static void apply_work(uv_work_t *w)
         }
     }
     uint64_t t0 = now_ns();
-    s->apply_rc = kv_apply_batch(s->kv, s->kents, s->najob, &s->apply_arena,
-                                 s->results);
+    s->apply_rc = kv_apply_batch_early(s->kv, s->kents, s->najob,
+                                       &s->apply_arena, s->results,
+                                       on_results_final, s);
     s->apply_ns = now_ns() - t0;
 }
 
@@ -349,11 +362,48 @@ static void reply(server *s, const kv_result *r)
     srv_waiter_free(s, w);
 }
 
+/* Loop: answers the running job's clients before its commit ends.  The
+ * entries are committed in the log (durable on a majority), so the
+ * answers are already true; what is not there yet is the store's view of
+ * them, so reads wait (hold_reads) until apply_after.  Internal
+ * proposals, compactions and membership changes are answered after the
+ * commit, where the state they go on with is in place. */
+static void on_early(uv_async_t *h)
+{
+    server *s = h->data;
+    uint64_t seq = atomic_load_explicit(&s->early_seq, memory_order_acquire);
+    if (!s->applying || seq != s->apply_seq || s->early_done || s->stopping)
+        return;
+    s->early_done = true;
+    s->hold_reads = true;
+    for (size_t i = 0; i < s->najob; i++) {
+        const kv_result *r = &s->results[i];
+        /* A compaction is answered after the commit: the hub learns of it
+         * only then, and a watch opened below it must be refused. */
+        if (r->skipped || r->op == SKIFFPB__COMMAND__OP_MEMBER_CHANGE ||
+            r->op == SKIFFPB__COMMAND__OP_COMPACTION)
+            continue;
+        if (r->revision > s->early_rev)
+            s->early_rev = r->revision;
+        waiter *w = *bucket(s, r->cmd_id);
+        while (w && w->cmd_id != r->cmd_id)
+            w = w->next;
+        if (!w || !w->c || !r->cmd_id)
+            continue;
+        w = srv_waiter_take(s, r->cmd_id);
+        if (conn_alive(w->c, w->conn_gen))
+            srv_applied(s, w, r);
+        srv_waiter_free(s, w);
+    }
+}
+
 static void apply_after(uv_work_t *w, int status)
 {
     server *s = w->data;
     int rc = status < 0 ? status : s->apply_rc;
     s->applying = false;
+    s->early_done = false;
+    s->hold_reads = false;
     s->m.apply_batches++;
     s->m.apply_ns_total += s->apply_ns;
     unsigned k = 0;
@@ -368,6 +418,9 @@ static void apply_after(uv_work_t *w, int status)
                  kv_err_name(rc), kv_errmsg(s->kv));
         s->fatal = true;
         s->exit_code = 1;
+        srv_reads_release(s); /* they fail on the failed store */
+        srv_admit_release(s);
+        srv_http_release(s);
         srv_stop(s);
         return;
     }
@@ -403,6 +456,9 @@ static void apply_after(uv_work_t *w, int status)
     s->najob = 0;
     cm_arena_reset(&s->apply_arena);
     srv_watch_kick(s);
+    srv_reads_release(s);
+    srv_admit_release(s);
+    srv_http_release(s);
     srv_reads_applied(s);
     srv_node_kick(s); /* compaction, more entries */
     srv_snap_install_kick(s);
@@ -435,6 +491,7 @@ void srv_apply_kick(server *s)
     s->naq -= n;
     s->najob = n;
     s->applying = true;
+    s->apply_seq++;
     s->apply_req.data = s;
     uv_queue_work(s->loop, &s->apply_req, apply_work, apply_after);
 }

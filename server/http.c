@@ -18,11 +18,19 @@ typedef struct hconn {
     size_t len;
     uv_write_t wreq;
     char *out;
+    struct hconn *held_next; /* waiting for a commit (srv_http_release) */
+    bool held;
 } hconn;
 
 static void h_closed(uv_handle_t *h)
 {
     hconn *c = h->data;
+    if (c->held) /* closed by a shutdown while waiting */
+        for (struct hconn **p = &c->s->http_held; *p; p = &(*p)->held_next)
+            if (*p == c) {
+                *p = c->held_next;
+                break;
+            }
     cm_free(c->out);
     cm_free(c);
 }
@@ -158,6 +166,14 @@ static void respond(hconn *c, const char *status, const char *type,
 
 static void handle(hconn *c)
 {
+    if (c->s->hold_reads) {
+        /* Like every read, /health and /metrics wait for the commit of
+         * writes already answered, so they never show less than that. */
+        c->held = true;
+        c->held_next = c->s->http_held;
+        c->s->http_held = c;
+        return;
+    }
     char method[8], path[256];
     if (sscanf(c->buf, "%7s %255s", method, path) != 2) {
         respond(c, "400 Bad Request", "text/plain", "bad request\n", 12);
@@ -190,6 +206,16 @@ static void handle(hconn *c)
         cm_free(body);
     } else {
         respond(c, "404 Not Found", "text/plain", "not found\n", 10);
+    }
+}
+
+void srv_http_release(server *s)
+{
+    while (s->http_held && !s->hold_reads) {
+        hconn *c = s->http_held;
+        s->http_held = c->held_next;
+        c->held = false;
+        handle(c);
     }
 }
 

@@ -13,6 +13,12 @@
  * reads (snapshots, HashKV, status with its free-list scan) get a job of
  * their own so they never hold up the short ones.
  *
+ * Writes are answered as soon as their results are final, while the
+ * store's commit still runs (apply.c).  Until that commit ends
+ * (hold_reads), reads are held here, so a read that starts after a write
+ * was acknowledged on this member still sees it: linearizable and
+ * serializable reads on one member are both read-your-writes.
+ *
  * A snapshot is written by the pool into an unlinked temporary file in the
  * data directory, then streamed from the loop in chunks as the
  * connection's output drains (srv_snapshot_pump), so a large snapshot
@@ -259,6 +265,8 @@ static void batch_after(uv_work_t *w, int status)
 
 static void batch_start(server *s)
 {
+    if (s->hold_reads)
+        return; /* srv_reads_release starts them */
     while (s->rq_head && s->rq_workers < READ_WORKERS) {
         read_batch *b = cm_malloc(sizeof *b);
         if (!b)
@@ -338,6 +346,16 @@ int srv_read(conn *c, uint64_t stream, Skiffpb__Request *req, cm_arena *a)
         srv_read_job_start(s, j);
         return 0;
     }
+    if (s->hold_reads) {
+        j->next = NULL;
+        if (s->held_tail)
+            s->held_tail->next = j;
+        else
+            s->held_head = j;
+        s->held_tail = j;
+        conn_ref(c);
+        return 0;
+    }
     int rc = uv_queue_work(c->s->loop, &j->w, read_work, read_after);
     if (rc) {
         cm_free(j);
@@ -345,6 +363,19 @@ int srv_read(conn *c, uint64_t stream, Skiffpb__Request *req, cm_arena *a)
     }
     conn_ref(c);
     return 0;
+}
+
+void srv_reads_release(server *s)
+{
+    while (s->held_head && !s->hold_reads) {
+        read_job *j = s->held_head;
+        s->held_head = j->next;
+        if (!s->held_head)
+            s->held_tail = NULL;
+        if (uv_queue_work(s->loop, &j->w, read_work, read_after))
+            read_after(&j->w, UV_ECANCELED);
+    }
+    batch_start(s);
 }
 
 void srv_read_job_start(server *s, read_job *j)

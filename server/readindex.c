@@ -213,6 +213,15 @@ void srv_reads_free(server *s)
                           "server is shutting down");
     }
     s->lin_head = s->lin_tail = NULL;
+    /* Reads held for a commit that ended the member, or still queued. */
+    struct read_job *lists[2] = {s->held_head, s->rq_head};
+    s->held_head = s->held_tail = s->rq_head = s->rq_tail = NULL;
+    for (int k = 0; k < 2; k++)
+        for (struct read_job *j = lists[k], *n; j; j = n) {
+            n = *srv_read_job_link(j);
+            srv_read_job_fail(j, SKIFFPB__ERROR_CODE__UNAVAILABLE,
+                              "server is shutting down");
+        }
     cm_free(s->fwd);
     s->fwd = NULL;
 }

@@ -9,6 +9,7 @@
 #ifndef SKIFF_SERVER_INT_H
 #define SKIFF_SERVER_INT_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <uv.h>
 
@@ -206,6 +207,17 @@ struct server {
     size_t results_cap;
     int apply_rc;
     uint64_t apply_ns;
+    /* Early replies (apply.c): the pool thread posts the job's number
+     * when its results are final and only the commit is left. */
+    uv_async_t early_async;
+    uint64_t apply_seq;          /* number of the running apply job */
+    _Atomic uint64_t early_seq;  /* set by the pool thread */
+    bool early_done;             /* the running job's replies went out */
+    bool hold_reads;             /* reads wait for the running commit */
+    int64_t early_rev;           /* last revision answered early */
+    struct read_job *held_head, *held_tail; /* long reads held */
+    struct admit_job *admit_held;
+    struct hconn *http_held;
     uint64_t applied;        /* last index applied to the store */
     uint64_t applied_now;    /* index of the entry being handled */
     uint64_t applied_term;   /* term of that entry */
@@ -399,6 +411,11 @@ waiter *srv_waiter_add(server *s, conn *c, uint64_t stream, int op,
 void srv_waiter_fail(server *s, waiter *w, Skiffpb__ErrorCode code,
                      const char *msg);
 void srv_waiter_free(server *s, waiter *w);
+/* Starts the reads and admissions held while a commit ran (read.c,
+ * admit.c). */
+void srv_reads_release(server *s);
+void srv_admit_release(server *s);
+void srv_http_release(server *s);
 /* Queues committed entries for applying. */
 int srv_apply_enqueue(server *s, const raft_entry *e, size_t n);
 void srv_apply_kick(server *s);

@@ -160,6 +160,13 @@ int srv_watch_create(conn *c, uint64_t stream,
     o.range_end = r->range_end.data;
     o.end_len = r->range_end.len;
     o.start_revision = r->start_revision;
+    /* "From now" starts after every write already answered, also one
+     * whose commit is still running (apply.c answers early). */
+    int64_t now = watch_hub_revision(s->hub);
+    if (s->hold_reads && s->early_rev > now)
+        now = s->early_rev;
+    if (!o.start_revision)
+        o.start_revision = now + 1;
     o.id = r->watch_id;
     o.flags = (r->prev_kv ? WATCH_PREV_KV : 0) |
               (r->progress_notify ? WATCH_PROGRESS_NOTIFY : 0);
@@ -185,7 +192,7 @@ int srv_watch_create(conn *c, uint64_t stream,
     c->nwatches++;
     Skiffpb__WatchResponse wr = SKIFFPB__WATCH_RESPONSE__INIT;
     Skiffpb__ResponseHeader h = SKIFFPB__RESPONSE_HEADER__INIT;
-    conn_fill_header(s, &h, watch_hub_revision(s->hub));
+    conn_fill_header(s, &h, now);
     wr.header = &h;
     wr.watch_id = watch_id(ws->w);
     wr.created = 1;

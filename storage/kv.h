@@ -180,6 +180,23 @@ int kv_apply(kv_store *s, const kv_entry *e, cm_arena *arena, kv_result *res);
 int kv_apply_batch(kv_store *s, const kv_entry *e, size_t n, cm_arena *arena,
                    kv_result *res);
 
+/* Called inside kv_apply_batch_early once every entry of the batch has
+ * been applied in the write transaction and only its commit (and fsync)
+ * is left.  From then on res[] is final: the commit either makes exactly
+ * those results durable or fails the store (an I/O error), which no
+ * retry of the batch would turn into other results.  So a caller may
+ * answer the batch's clients while the commit runs, as long as nothing
+ * it serves afterwards reads the store's state before the batch. */
+typedef void (*kv_applied_fn)(void *arg);
+/* kv_apply_batch, calling `fn(arg)` on the calling thread before the
+ * commit -- but only when the map has room enough that the commit cannot
+ * run out of it (a full map re-applies the batch entry by entry, and the
+ * results may then differ).  When it is not called, results are ready
+ * when the function returns, as with kv_apply_batch. */
+int kv_apply_batch_early(kv_store *s, const kv_entry *e, size_t n,
+                         cm_arena *arena, kv_result *res, kv_applied_fn fn,
+                         void *arg);
+
 /* ---- reads (any thread) -------------------------------------------------- */
 
 typedef struct kv_status {

@@ -97,6 +97,14 @@ static int commit(kv__wctx *w, uint64_t applied, uint64_t term)
         mdb_txn_abort(w->txn);
         return rc;
     }
+    if (w->early) {
+        MDB_envinfo info;
+        mdb_env_info(s->env, &info);
+        uint64_t pages = (uint64_t)info.me_mapsize / s->page_size;
+        uint64_t used = (uint64_t)info.me_last_pgno + 1;
+        if (pages > used && pages - used > 2 * w->early_pages + 256)
+            w->early(w->early_arg);
+    }
     rc = mdb_txn_commit(w->txn);
     w->txn = NULL;
     if (rc)
@@ -336,6 +344,13 @@ static int fail(kv_store *s, int rc)
 int kv_apply_batch(kv_store *s, const kv_entry *e, size_t n, cm_arena *arena,
                    kv_result *res)
 {
+    return kv_apply_batch_early(s, e, n, arena, res, NULL, NULL);
+}
+
+int kv_apply_batch_early(kv_store *s, const kv_entry *e, size_t n,
+                         cm_arena *arena, kv_result *res, kv_applied_fn fn,
+                         void *arg)
+{
     if (s->failed)
         return KV_EFAILED;
     if (n == 0)
@@ -345,6 +360,15 @@ int kv_apply_batch(kv_store *s, const kv_entry *e, size_t n, cm_arena *arena,
     int rc = begin(s, arena, &w);
     if (rc)
         return fail(s, rc);
+    if (fn) {
+        /* A bound on the pages the batch can dirty: its bytes, and a
+         * path of B-tree pages per entry in each table it touches. */
+        w.early = fn;
+        w.early_arg = arg;
+        w.early_pages = 64;
+        for (size_t i = 0; i < n; i++)
+            w.early_pages += 16 + 2 * (e[i].len / s->page_size + 1);
+    }
     uint64_t applied = s->applied, term = s->applied_term;
     for (size_t i = 0; i < n; i++) {
         if (e[i].index <= applied) {

@@ -109,6 +109,10 @@ typedef struct kv__wctx {
     /* Events of the pending revision (arena array, grown by doubling). */
     Skiffpb__Event **ev;
     size_t nev, capev;
+    /* kv_apply_batch_early's callback and the pages its batch may need. */
+    kv_applied_fn early;
+    void *early_arg;
+    uint64_t early_pages;
 } kv__wctx;
 
 /* Applies a membership change in w's txn (kv_member.c). */

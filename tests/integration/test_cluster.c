@@ -559,6 +559,31 @@ static void test_basic(void **state)
             assert_true(d >= P);
         assert_true(d <= P + P / 10);
     }
+
+    /* A write is answered before the store's commit of it ends
+     * (server/apply.c).  A serializable read sent to the same member
+     * right after the answer must still see it, and a watch opened there
+     * "from now" must start after it. */
+    for (int j = 0; j < 300; j++) {
+        skiff_client *wc = c[j % 2 ? li : fo];
+        char v[16];
+        snprintf(v, sizeof v, "%d", j);
+        int64_t r = put_rev(wc, "ryw", v);
+        assert_true(r > 0);
+        expect_kv(wc, "ryw", SKIFF_SERIALIZABLE, v, r);
+    }
+    for (int j = 0; j < 20; j++) {
+        skiff_client *wc = c[j % 2 ? li : fo];
+        assert_true(put_rev(wc, "wn/a", "old") > 0);
+        skiff_watcher *wn = watch_prefix(wc, "wn/");
+        int64_t r2 = put_rev(wc, "wn/a", "new");
+        assert_true(r2 > 0);
+        wev ev[4];
+        int ne = collect(wn, r2, ev, 4);
+        assert_true(ne >= 1);
+        assert_int_equal(ev[0].rev, r2);
+        skiff_watcher_close(wn);
+    }
     for (int i = 0; i < 3; i++)
         skiff_client_destroy(c[i]);
     OK(cl_hashkv_all(last, NULL, NULL));

@@ -471,6 +471,76 @@ static void test_election_and_replication(void **state)
     sim_destroy(c);
 }
 
+/* Like sim_settle, but appends to `slot` without entries are lost, so
+ * that follower acknowledges entries without learning they committed. */
+static void settle_without_commit_to(sim_cluster *c, int slot)
+{
+    for (int guard = 0; guard < 100000; guard++) {
+        bool did = false;
+        for (int i = 0; i < SIM_MAX_NODES; i++)
+            if (c->nodes[i].r && c->nodes[i].n_wq) {
+                assert_int_equal(sim_persist(c, i, SIZE_MAX), 0);
+                assert_int_equal(sim_process(c, i), 0);
+                did = true;
+            }
+        if (c->n_net) {
+            const raft_msg *m = &c->net[0]->m;
+            if (sim_slot(c, m->to) == slot &&
+                (m->type == RAFT_MSG_HEARTBEAT ||
+                 (m->type == RAFT_MSG_APPEND && !m->n_entries)))
+                sim_drop(c, 0);
+            else
+                assert_int_equal(sim_deliver(c, 0, false), 0);
+            did = true;
+        }
+        if (!did)
+            return;
+    }
+    fail_msg("network does not settle");
+}
+
+/* A follower restarts without entries it had acknowledged (its WAL's
+ * tail was damaged and cut).  The leader still counts them as matched,
+ * so a plain "rejection at or below match is stale" rule would never
+ * send them again and the follower would stay behind for good. */
+static void test_follower_lost_acked_tail(void **state)
+{
+    (void)state;
+    sim_cluster *c = cluster(3, true, false);
+    elect(c, 0);
+    uint64_t idx = 0;
+    assert_int_equal(sim_propose(c, 0, &idx), 0);
+    assert_int_equal(sim_settle(c), 0);
+    uint64_t before = status(c, 1).commit;
+    assert_true(before >= idx);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(sim_propose_nowait(c, 0, &idx), 0);
+    assert_int_equal(sim_process(c, 0), 0);
+    settle_without_commit_to(c, 1);
+    assert_int_equal(status(c, 1).last_index, idx);
+    assert_int_equal(status(c, 1).commit, before);
+    assert_true(status(c, 0).commit >= idx);
+
+    sim_crash(c, 1);
+    sim_node *n = &c->nodes[1];
+    size_t keep = 0;
+    while (keep < n->n_log && n->log[keep].index <= before)
+        keep++;
+    for (size_t i = keep; i < n->n_log; i++)
+        raft_blob_unref(n->log[i].blob);
+    n->n_log = keep;
+    assert_int_equal(sim_restart(c, 1), 0);
+    assert_int_equal(status(c, 1).last_index, before);
+
+    uint64_t after = 0;
+    assert_int_equal(sim_propose(c, 0, &after), 0);
+    assert_int_equal(sim_settle(c), 0);
+    assert_int_equal(status(c, 1).last_index, after);
+    assert_true(status(c, 1).commit >= after);
+    assert_int_equal(sim_check(c), 0);
+    sim_destroy(c);
+}
+
 static void test_prevote_keeps_term(void **state)
 {
     (void)state;
@@ -713,6 +783,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_election_and_replication, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_follower_lost_acked_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prevote_keeps_term, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_check_quorum_steps_down, setup,

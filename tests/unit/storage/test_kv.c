@@ -829,6 +829,80 @@ static void test_apply_batch(void **state)
         cm_buf_free(&bufs[i]);
 }
 
+typedef struct early_seen {
+    kv_store *s;
+    kv_result *res;
+    size_t n;
+    int calls;
+    uint64_t applied_then;
+    int64_t last_rev_then;
+} early_seen;
+
+static void on_early(void *arg)
+{
+    early_seen *e = arg;
+    e->calls++;
+    kv_status st;
+    assert_int_equal(kv_status_meta(e->s, &st), 0);
+    e->applied_then = st.applied_index;
+    e->last_rev_then = e->res[e->n - 1].revision;
+}
+
+/* Packs n puts "e<i>" at indexes from+1 ... into bufs/e. */
+static void early_batch(cm_buf *bufs, kv_entry *e, size_t n, uint64_t from)
+{
+    for (size_t i = 0; i < n; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "e%zu", i);
+        Skiffpb__PutRequest p = SKIFFPB__PUT_REQUEST__INIT;
+        p.key = kvt_bytes(key);
+        p.value = kvt_bytes("v");
+        Skiffpb__Command c = SKIFFPB__COMMAND__INIT;
+        c.op_case = SKIFFPB__COMMAND__OP_PUT;
+        c.put = &p;
+        c.id = 1 + i;
+        memset(&bufs[i], 0, sizeof bufs[i]);
+        assert_int_equal(kv_command_pack(&c, &bufs[i]), 0);
+        e[i] = (kv_entry){from + i + 1, bufs[i].base, bufs[i].len, 0};
+    }
+}
+
+/* The early callback sees the batch's final results while the store
+ * still shows the state before it; with a map too small to be sure the
+ * commit fits, it is not called at all. */
+static void test_apply_batch_early(void **state)
+{
+    kvt *t = *state;
+    enum { N = 10, M = 500 };
+    cm_buf bufs[M];
+    kv_entry e[M];
+    kv_result res[M];
+    early_batch(bufs, e, N, 0);
+    early_seen seen = {t->s, res, N, 0, 99, 0};
+    assert_int_equal(
+        kv_apply_batch_early(t->s, e, N, &t->arena, res, on_early, &seen), 0);
+    assert_int_equal(seen.calls, 1);
+    assert_int_equal(seen.applied_then, 0);
+    assert_int_equal(seen.last_rev_then, N);
+    kv_status st;
+    assert_int_equal(kv_status_meta(t->s, &st), 0);
+    assert_int_equal(st.applied_index, N);
+    for (int i = 0; i < N; i++)
+        cm_buf_free(&bufs[i]);
+
+    kvt_close(t, 0);
+    kv_options o = {.quota_bytes = 256 * 1024}; /* map of 64.25 MiB */
+    assert_int_equal(kvt_open(t, &o), 0);
+    early_batch(bufs, e, M, 0);
+    seen = (early_seen){t->s, res, M, 0, 99, 0};
+    assert_int_equal(
+        kv_apply_batch_early(t->s, e, M, &t->arena, res, on_early, &seen), 0);
+    assert_int_equal(seen.calls, 0);
+    assert_int_equal(res[M - 1].revision, M);
+    for (int i = 0; i < M; i++)
+        cm_buf_free(&bufs[i]);
+}
+
 typedef struct collected {
     int64_t revs[64];
     size_t counts[64];
@@ -1036,6 +1110,7 @@ int main(void)
         T(test_leases),
         T(test_compaction),
         T(test_quota_nospace),
+        T(test_apply_batch_early),
         T(test_apply_idempotent_and_durable),
         T(test_apply_batch),
         T(test_events_read),
