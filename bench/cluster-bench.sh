@@ -13,6 +13,8 @@
 #               directory (cluster.sh start3/wipe), ETCD_BENCHMARK etcd's
 #               own benchmark binary
 #   QUICK=1     a tenth of the request totals, for a smoke run
+#   REPS=N      run every row N times and print the run with the median
+#               throughput (default 3)
 #
 # Rows: put with 1 client to the leader (etcd's --target-leader; skiff-bench
 # has no such flag, so it is given the leader's endpoint alone), put with 256
@@ -30,6 +32,8 @@ bench=$build/bench/skiff-bench
 floor=$build/bench/skiff-fsync-floor
 etcd_tools=${ETCD_TOOLS:-}
 etcd_benchmark=${ETCD_BENCHMARK:-}
+# cluster.sh reads ETCD as the path of the etcd binary; ours is a switch.
+etcd_cluster() { env -u ETCD "$etcd_tools/cluster.sh" "$@"; }
 
 for b in "$skiffd" "$skiffctl" "$bench"; do
     [ -x "$b" ] || { echo "missing $b: cmake --build $build first" >&2; exit 0; }
@@ -55,13 +59,19 @@ summ() {
 }
 row() { # label, tool, args...
     local label=$1 tool=$2; shift 2
-    local out
-    out=$("$tool" "$@" 2>&1)
-    if printf '%s\n' "$out" | grep -q 'Requests/sec'; then
-        printf '  %-30s %s\n' "$label" "$(printf '%s\n' "$out" | summ)"
-    else
-        printf '  %-30s failed: %s\n' "$label" "$(printf '%s\n' "$out" | tail -1)"
-    fi
+    local out lines="" i
+    for i in $(seq "${REPS:-3}"); do
+        out=$("$tool" "$@" 2>&1)
+        if ! printf '%s\n' "$out" | grep -q 'Requests/sec'; then
+            printf '  %-30s failed: %s\n' "$label" "$(printf '%s\n' "$out" | tail -1)"
+            return
+        fi
+        lines="$lines$(printf '%s\n' "$out" | summ)
+"
+    done
+    # The run with the median throughput (runs sorted by req/s).
+    printf '  %-30s %s\n' "$label" "$(printf '%s' "$lines" | sort -n |
+        awk '{l[NR]=$0} END{print l[int((NR+1)/2)]}')"
 }
 
 start_skiff() {
@@ -140,16 +150,16 @@ elif [ ! -x "$etcd_tools/cluster.sh" ] || [ ! -x "$etcd_benchmark" ]; then
     echo "  then: ETCD=1 $0 $build"
 else
     eall=127.0.0.1:23791,127.0.0.1:23792,127.0.0.1:23793
-    "$etcd_tools/cluster.sh" wipe >/dev/null 2>&1
-    if "$etcd_tools/cluster.sh" start3 >/dev/null; then
+    etcd_cluster wipe >/dev/null 2>&1
+    if etcd_cluster start3 >/dev/null; then
         # etcd's tool finds the leader itself.
         row "put, 1 client (leader)" "$etcd_benchmark" --endpoints="$eall" --target-leader --conns=1 --clients=1 put --key-size=8 --sequential-keys --key-space-size=100000 --val-size=256 --total=$((2000 / div))
         row "put, 256 clients (leader)" "$etcd_benchmark" --endpoints="$eall" --target-leader --conns=100 --clients=256 put --key-size=8 --sequential-keys --key-space-size=100000 --val-size=256 --total=$((60000 / div))
-        "$etcd_tools/cluster.sh" wipe >/dev/null 2>&1
-        "$etcd_tools/cluster.sh" start3 >/dev/null
+        etcd_cluster wipe >/dev/null 2>&1
+        etcd_cluster start3 >/dev/null
         ETCDCTL_API=3 etcdctl --endpoints="$eall" put rangekey "$(rangekey_value)" >/dev/null
         range_matrix "$etcd_benchmark" "$eall"
     fi
-    "$etcd_tools/cluster.sh" wipe >/dev/null 2>&1
+    etcd_cluster wipe >/dev/null 2>&1
 fi
 exit 0
