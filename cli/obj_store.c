@@ -355,6 +355,12 @@ int octl_write(ctl *x, const char *key, obj_object *obj, const octl_stored *old,
     skiff_client *c = ctl_client(x);
     skiff_result r = {0};
     rc = skiff_do_sync(c, &txn, &r);
+    if (rc == SKIFF_ECONFLICT) {
+        /* The server saw the compare fail before proposing: the same
+         * conflict as a txn that did not succeed. */
+        skiff_result_free(&r);
+        return OCTL_ECONFLICT;
+    }
     if (rc) {
         rc = ctl_fail(x, c, rc, &r);
         skiff_result_free(&r);

@@ -117,6 +117,10 @@ static int cas(skiff_client *c, const char *key, int64_t rev,
                     .n_success = 1};
     skiff_result res = {0};
     int rc = skiff_do_sync(c, &txn, &res);
+    if (rc == SKIFF_ECONFLICT) { /* admission saw the compare fail */
+        skiff_result_free(&res);
+        return 1;
+    }
     if (rc) {
         rc = client_err(c, rc, &res, value ? "updating" : "deleting", key,
                         errmsg, cap);

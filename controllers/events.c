@@ -136,6 +136,8 @@ static int cas_put(ctl_recorder *r, const char *key, int64_t rev,
     int rc = skiff_do_sync(r->c, &txn, &res);
     int ok = res.succeeded;
     skiff_result_free(&res);
+    if (rc == SKIFF_ECONFLICT) /* admission saw the compare fail */
+        return 1;
     if (rc)
         return rc;
     return ok ? 0 : 1;

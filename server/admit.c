@@ -21,7 +21,11 @@
  *
  * The stored object is read before proposing, so two writers racing on
  * one object should guard their writes with a compare on mod_revision
- * (the resourceVersion), as skiffctl does.
+ * (the resourceVersion), as skiffctl does.  When such a guard (in a txn
+ * without a failure branch) is already false against the object read,
+ * the write is answered CONFLICT at once rather than admitted against an
+ * object its writer never saw.  Admission is a read: while a commit of
+ * writes already answered runs, it waits for it (srv_queue_read_job).
  */
 #include "server_int.h"
 
@@ -47,7 +51,7 @@ typedef struct admit_job {
     char msg[OBJ_ADMIT_MSG_MAX];
     srv_obj_access *acc; /* arena: what each object write is, for RBAC */
     size_t nacc, acc_cap;
-    struct admit_job *held_next; /* while a commit holds reads */
+    srv_held_job held; /* while a commit holds reads */
 } admit_job;
 
 static bool is_registry(const ProtobufCBinaryData *k)
@@ -345,10 +349,68 @@ static bool admit_delete(admit_job *j, Skiffpb__DeleteRangeRequest *d)
     return true;
 }
 
+/* A txn that only writes when its compares hold (no failure branch) and
+ * whose compare on an object's revision is already false against the
+ * stored object: the write cannot happen as the client meant it (a create
+ * racing another create, an update of a version already replaced), so it
+ * is a conflict, and the put is not admitted against an object its writer
+ * never saw. */
+static bool guard_fails(admit_job *j, const Skiffpb__TxnRequest *t)
+{
+    if (t->n_failure)
+        return false;
+    for (size_t i = 0; i < t->n_compare; i++) {
+        const Skiffpb__Compare *k = t->compare[i];
+        if (k->range_end.len || !is_registry(&k->key) ||
+            k->result != SKIFFPB__COMPARE__COMPARE_RESULT__EQUAL)
+            continue;
+        Skiffpb__KeyValue *old;
+        char key[600];
+        if (k->key.len >= sizeof key)
+            continue;
+        memcpy(key, k->key.data, k->key.len);
+        key[k->key.len] = 0;
+        if (!read_stored(j, &k->key, key, &old))
+            return false;
+        int64_t have, want;
+        switch (k->target) {
+        case SKIFFPB__COMPARE__COMPARE_TARGET__MOD:
+            have = old ? old->mod_revision : 0;
+            want = k->mod_revision;
+            break;
+        case SKIFFPB__COMPARE__COMPARE_TARGET__CREATE:
+            have = old ? old->create_revision : 0;
+            want = k->create_revision;
+            break;
+        case SKIFFPB__COMPARE__COMPARE_TARGET__VERSION:
+            have = old ? old->version : 0;
+            want = k->version;
+            break;
+        default:
+            continue;
+        }
+        if (have != want) {
+            j->code = OBJ_ADMIT_CONFLICT;
+            snprintf(j->msg, sizeof j->msg,
+                     "Operation cannot be fulfilled on %.200s: %s; please apply "
+                     "your changes to the latest version and try again",
+                     key,
+                     old && !want ? "the object already exists"
+                                  : "the object has been modified");
+            return true;
+        }
+    }
+    return false;
+}
+
 static bool admit_txn(admit_job *j, Skiffpb__TxnRequest *t, int depth)
 {
     if (!t || depth > 16)
         return true;
+    if (guard_fails(j, t))
+        return false;
+    if (j->code != OBJ_ADMIT_OK)
+        return false; /* the stored object could not be read */
     for (int pass = 0; pass < 2; pass++) {
         Skiffpb__RequestOp **ops = pass ? t->failure : t->success;
         size_t n = pass ? t->n_failure : t->n_success;
@@ -442,32 +504,14 @@ int srv_admit_start(conn *c, uint64_t stream, Skiffpb__Request *req,
     j->req = req;
     j->a = a;
     j->w.data = j;
-    server *s = c->s;
-    if (s->hold_reads) {
-        /* Admission reads the objects it checks against: like any read,
-         * it waits for the commit whose writes were already answered. */
-        admit_job **p = &s->admit_held;
-        while (*p)
-            p = &(*p)->held_next;
-        *p = j;
-        conn_ref(c);
-        return 0;
-    }
-    int rc = uv_queue_work(s->loop, &j->w, admit_work, admit_after);
+    /* Admission reads the objects it checks against: like any read, it
+     * waits for the commit of writes already answered. */
+    int rc = srv_queue_read_job(c->s, &j->held, &j->w, admit_work,
+                                admit_after);
     if (rc) {
         cm_free(j);
         return rc;
     }
     conn_ref(c);
     return 0;
-}
-
-void srv_admit_release(server *s)
-{
-    while (s->admit_held && !s->hold_reads) {
-        admit_job *j = s->admit_held;
-        s->admit_held = j->held_next;
-        if (uv_queue_work(s->loop, &j->w, admit_work, admit_after))
-            admit_after(&j->w, UV_ECANCELED);
-    }
 }

@@ -130,6 +130,31 @@ static void on_sweep(uv_timer_t *t)
 
 static void on_early(uv_async_t *h);
 
+int srv_queue_read_job(server *s, srv_held_job *h, uv_work_t *w,
+                       uv_work_cb work, uv_after_work_cb after)
+{
+    if (!s->hold_reads)
+        return uv_queue_work(s->loop, w, work, after);
+    *h = (srv_held_job){NULL, w, work, after};
+    if (!s->held_jobs_tail)
+        s->held_jobs_tail = &s->held_jobs;
+    *s->held_jobs_tail = h;
+    s->held_jobs_tail = &h->next;
+    return 0;
+}
+
+void srv_held_jobs_release(server *s)
+{
+    while (s->held_jobs && !s->hold_reads) {
+        srv_held_job *h = s->held_jobs;
+        s->held_jobs = h->next;
+        if (!s->held_jobs)
+            s->held_jobs_tail = &s->held_jobs;
+        if (uv_queue_work(s->loop, h->w, h->work, h->after))
+            h->after(h->w, UV_ECANCELED);
+    }
+}
+
 void srv_sweep_start(server *s)
 {
     uv_async_init(s->loop, &s->early_async, on_early);
@@ -419,7 +444,7 @@ static void apply_after(uv_work_t *w, int status)
         s->fatal = true;
         s->exit_code = 1;
         srv_reads_release(s); /* they fail on the failed store */
-        srv_admit_release(s);
+        srv_held_jobs_release(s);
         srv_http_release(s);
         srv_stop(s);
         return;
@@ -457,7 +482,7 @@ static void apply_after(uv_work_t *w, int status)
     cm_arena_reset(&s->apply_arena);
     srv_watch_kick(s);
     srv_reads_release(s);
-    srv_admit_release(s);
+    srv_held_jobs_release(s);
     srv_http_release(s);
     srv_reads_applied(s);
     srv_node_kick(s); /* compaction, more entries */

@@ -15,7 +15,8 @@
  * Other keys need raw key-value grants (--kv-permissions-file).  Cluster
  * maintenance (snapshots, hashes, compaction, defragmentation, alarms,
  * membership) is for administrators (group system:masters); status and
- * member list are open to everyone, leases to every authenticated user.
+ * member list are open to everyone, leases to every authenticated user
+ * (revoking one needs write access to its keys, auth_lease.c).
  * Every denial is answered PERMISSION_DENIED and logged.
  *
  * The RBAC objects are kept in an rbac_store fed by four watchers on this
@@ -396,6 +397,35 @@ static bool kv_ok(conn *c, const ProtobufCBinaryData *k,
     srv_auth *au = c->s->auth;
     return rbac_kv_allowed(au->store, au->kvperm, srv_auth_who(c), k->data,
                            k->len, end->data, end->len, acc, why);
+}
+
+bool srv_auth_lease_check(conn *c)
+{
+    srv_auth *au = c->s->auth;
+    return au && au->rbac && !rbac_is_admin(srv_auth_who(c));
+}
+
+bool srv_auth_raw_write(conn *c, const uint8_t *key, size_t len, char *why,
+                        size_t cap)
+{
+    static const ProtobufCBinaryData none = {0, NULL};
+    ProtobufCBinaryData k = {len, (uint8_t *)key};
+    if (touches_registry(&k, &none)) {
+        snprintf(why, cap, "it holds objects under %s; that needs an "
+                           "administrator", REGISTRY);
+        return false;
+    }
+    rbac_reason r = {{0}};
+    if (kv_ok(c, &k, &none, RBAC_KV_WRITE, &r))
+        return true;
+    snprintf(why, cap, "%s", r.msg);
+    return false;
+}
+
+bool srv_auth_deny(conn *c, uint64_t stream, const char *what,
+                   const char *why)
+{
+    return deny(c, stream, what, why);
 }
 
 /* The raw part of a txn: reads, compares and writes outside /registry/

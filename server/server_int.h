@@ -216,7 +216,7 @@ struct server {
     bool hold_reads;             /* reads wait for the running commit */
     int64_t early_rev;           /* last revision answered early */
     struct read_job *held_head, *held_tail; /* long reads held */
-    struct admit_job *admit_held;
+    struct srv_held_job *held_jobs, **held_jobs_tail;
     struct hconn *http_held;
     uint64_t applied;        /* last index applied to the store */
     uint64_t applied_now;    /* index of the entry being handled */
@@ -358,6 +358,24 @@ const struct authn_user *srv_auth_who(const conn *c);
  * admission asks srv_auth_object for each. */
 bool srv_auth_check(conn *c, uint64_t stream, const Skiffpb__Request *req);
 
+/* Revoking a lease deletes its keys, so under RBAC a user other than an
+ * administrator needs write access to every one of them, as in etcd
+ * (auth_lease.c).  srv_auth_lease_check says whether this connection's
+ * revokes need that; srv_lease_revoke_start looks up the lease's keys in
+ * the pool and then proposes the revoke or denies it, taking `req` and
+ * its arena either way. */
+bool srv_auth_lease_check(conn *c);
+void srv_lease_revoke_start(conn *c, uint64_t stream, Skiffpb__Request *req,
+                            cm_arena *a);
+/* May the user write `key` as a raw key (not an object)?  On refusal
+ * *why says why. */
+bool srv_auth_raw_write(conn *c, const uint8_t *key, size_t len, char *why,
+                        size_t cap);
+/* Denies the request (logged, PERMISSION_DENIED with Kubernetes' shape of
+ * message); returns false. */
+bool srv_auth_deny(conn *c, uint64_t stream, const char *what,
+                   const char *why);
+
 /* One object write as the API server authorizes it. */
 typedef struct srv_obj_access {
     const char *verb;        /* create, update, delete */
@@ -411,10 +429,22 @@ waiter *srv_waiter_add(server *s, conn *c, uint64_t stream, int op,
 void srv_waiter_fail(server *s, waiter *w, Skiffpb__ErrorCode code,
                      const char *msg);
 void srv_waiter_free(server *s, waiter *w);
-/* Starts the reads and admissions held while a commit ran (read.c,
- * admit.c). */
+/* A pool job that reads the store for a client (admission, the lease
+ * look-up of a revoke): queued at once, or, while a commit of writes
+ * already answered runs (hold_reads), held and queued after it
+ * (apply.c).  `after` must accept UV_ECANCELED. */
+typedef struct srv_held_job {
+    struct srv_held_job *next;
+    uv_work_t *w;
+    uv_work_cb work;
+    uv_after_work_cb after;
+} srv_held_job;
+int srv_queue_read_job(server *s, srv_held_job *h, uv_work_t *w,
+                       uv_work_cb work, uv_after_work_cb after);
+/* Starts what was held while a commit ran: reads (read.c), read jobs
+ * (apply.c), /health and /metrics (http.c). */
 void srv_reads_release(server *s);
-void srv_admit_release(server *s);
+void srv_held_jobs_release(server *s);
 void srv_http_release(server *s);
 /* Queues committed entries for applying. */
 int srv_apply_enqueue(server *s, const raft_entry *e, size_t n);

@@ -4,7 +4,8 @@
  * INVALID_ARGUMENT with Kubernetes' message and nothing is written; an
  * admitted one is stored with the server-set metadata (uid,
  * creationTimestamp, generation) and its defaults; other keys are left
- * alone.
+ * alone.  A create guarded by a compare that already fails is a
+ * conflict.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -128,6 +129,51 @@ static void test_admission(void **state)
     assert_true(m->has_generation && m->generation == 1);
     skiffpb__v1__object__free_unpacked(o, NULL);
     skiffpb__response__free_unpacked(r, NULL);
+
+    /* A create racing an object that exists (a txn guarded by
+     * create_revision == 0, no failure branch, another uid): a conflict to
+     * retry, not an admission error about the uid it never saw. */
+    {
+        Skiffpb__V1__Object *mine =
+            skiffpb__v1__object__unpack(NULL, glen, good);
+        Skiffpb__V1__ObjectMeta *mm = (Skiffpb__V1__ObjectMeta *)
+            obj_object_meta(mine);
+        mm->uid = "00000000-0000-4000-8000-000000000000";
+        size_t ml = skiffpb__v1__object__get_packed_size(mine);
+        uint8_t *mb = malloc(ml);
+        skiffpb__v1__object__pack(mine, mb);
+        mm->uid = NULL; /* not the unpacker's memory */
+        skiffpb__v1__object__free_unpacked(mine, NULL);
+        Skiffpb__Compare cmp = SKIFFPB__COMPARE__INIT;
+        cmp.key = bin_of(key);
+        cmp.target = SKIFFPB__COMPARE__COMPARE_TARGET__CREATE;
+        cmp.target_union_case = SKIFFPB__COMPARE__TARGET_UNION_CREATE_REVISION;
+        cmp.create_revision = 0;
+        Skiffpb__Compare *cmps[1] = {&cmp};
+        Skiffpb__PutRequest p = SKIFFPB__PUT_REQUEST__INIT;
+        p.key = bin_of(key);
+        p.value.data = mb;
+        p.value.len = ml;
+        Skiffpb__RequestOp op = SKIFFPB__REQUEST_OP__INIT;
+        op.request_case = SKIFFPB__REQUEST_OP__REQUEST_REQUEST_PUT;
+        op.request_put = &p;
+        Skiffpb__RequestOp *ops[1] = {&op};
+        Skiffpb__TxnRequest t = SKIFFPB__TXN_REQUEST__INIT;
+        t.n_compare = 1;
+        t.compare = cmps;
+        t.n_success = 1;
+        t.success = ops;
+        Skiffpb__Request q = SKIFFPB__REQUEST__INIT;
+        q.body_case = SKIFFPB__REQUEST__BODY_TXN;
+        q.txn = &t;
+        r = cli_call(fd, &q);
+        assert_non_null(r);
+        assert_non_null(r->error);
+        assert_int_equal(r->error->code, SKIFFPB__ERROR_CODE__CONFLICT);
+        assert_non_null(strstr(r->error->message, "already exists"));
+        skiffpb__response__free_unpacked(r, NULL);
+        free(mb);
+    }
     free(good);
 
     /* Keys outside /registry/ are not objects. */

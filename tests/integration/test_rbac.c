@@ -17,6 +17,8 @@
  *     (alice may then list pods in default only, and still not create);
  *   - raw writes under /registry/ and range deletes of objects are for
  *     administrators; other keys follow the grants file;
+ *   - revoking a lease needs write access to each of its keys (a lease
+ *     holding an object: an administrator);
  *   - an unknown bearer token gets UNAUTHENTICATED; whoami and the access
  *     review answer as the server decides; --as is for administrators;
  *   - every denial is PERMISSION_DENIED and logged, and nothing denied
@@ -469,6 +471,41 @@ static void test_rbac(void **state)
     rc = skiff_delete(alice, "/registry/", 10, "/registry0", 10, &r);
     expect(rc, &r, SKIFF_EPERMISSION_DENIED);
     skiff_result_free(&r);
+    /* Revoking a lease deletes its keys, so it needs write access to
+     * every one of them (etcd's rule): bob only reads /app/. */
+    int64_t lid = 0, lid2 = 0;
+    assert_int_equal(skiff_lease_grant(alice, 600, 0, &lid, NULL), 0);
+    expect(skiff_put(alice, "/app/leased", 11, "1", 1, lid, &r), &r, 0);
+    skiff_result_free(&r);
+    assert_int_equal(skiff_lease_revoke(bob, lid), SKIFF_EPERMISSION_DENIED);
+    assert_int_equal(skiff_get(admin, "/app/leased", 11, &r), 0);
+    assert_int_equal(r.n_kvs, 1);
+    skiff_result_free(&r);
+    assert_int_equal(skiff_lease_revoke(alice, lid), 0);
+    assert_int_equal(skiff_get(admin, "/app/leased", 11, &r), 0);
+    assert_int_equal(r.n_kvs, 0);
+    skiff_result_free(&r);
+    /* A lease that holds an object is an administrator's to revoke. */
+    assert_int_equal(skiff_lease_grant(admin, 600, 0, &lid2, NULL), 0);
+    {
+        uint8_t *pv;
+        size_t pn = pod("leased", "", "nginx", "", &pv);
+        skiff_op op = {.type = SKIFF_OP_PUT,
+                       .key = "/registry/pods/default/leased",
+                       .key_len = strlen("/registry/pods/default/leased"),
+                       .value = pv,
+                       .value_len = pn,
+                       .lease = lid2};
+        expect(skiff_do_sync(admin, &op, &r), &r, 0);
+        skiff_result_free(&r);
+        free(pv);
+    }
+    assert_int_equal(skiff_lease_revoke(alice, lid2),
+                     SKIFF_EPERMISSION_DENIED);
+    assert_non_null(stored_pod(admin, "leased", &a));
+    assert_int_equal(skiff_lease_revoke(admin, lid2), 0);
+    assert_null(stored_pod(admin, "leased", &a));
+
     /* Maintenance is the administrator's. */
     rc = skiff_compact(alice, 1, 0);
     assert_int_equal(rc, SKIFF_EPERMISSION_DENIED);
