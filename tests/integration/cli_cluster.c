@@ -240,20 +240,6 @@ static uint64_t wait_status_leader(const char *eps, uint64_t want)
 
 /* ---- a member started by hand -------------------------------------------- */
 
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t l = sizeof a;
-    int port = -1;
-    if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof a) &&
-        !getsockname(fd, (struct sockaddr *)&a, &l))
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
 
 /* The cluster's --initial-cluster-token, read from member 0's command
  * line: skiffd derives a member's ID from the token and its peer URL, so
@@ -557,7 +543,7 @@ static void test_membership(void **state)
     cluster_id_hex(all, cid, sizeof cid);
 
     /* Add a learner. */
-    int cport = free_port(), pport = free_port();
+    int cport = cl_reserve_port(), pport = cl_reserve_port();
     char peer[64], flag[96];
     snprintf(peer, sizeof peer, "http://127.0.0.1:%d", pport);
     snprintf(flag, sizeof flag, "--peer-urls=%s", peer);

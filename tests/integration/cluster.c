@@ -98,9 +98,14 @@ static int port_taken_here(int port)
  * restarted after SIGKILL binds its ports again, and in the meantime the
  * hundreds of reconnecting clients and peers must not be able to take one
  * as the local port of an outgoing connection.  Random (seeded per
- * process) so parallel test processes rarely pick the same one, and
- * checked free by binding it.  -1 if none found. */
-static int free_port(void)
+ * process) so parallel test processes rarely pick the same one, checked
+ * free by binding it, and then kept bound for the life of this process:
+ * a reservation.  The socket gets SO_REUSEADDR only after its bind and
+ * never listens, so skiffd (libuv binds with SO_REUSEADDR) can listen on
+ * the port, while another test process probing it (a plain bind) is
+ * refused, also while a member of ours is down between a kill and its
+ * restart.  -1 if none found. */
+int cl_reserve_port(void)
 {
     static unsigned seed;
     if (!seed)
@@ -116,10 +121,13 @@ static int free_port(void)
         struct sockaddr_in a = {.sin_family = AF_INET,
                                 .sin_port = htons((uint16_t)port)};
         a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        int ok = !bind(fd, (struct sockaddr *)&a, sizeof a);
-        close(fd);
-        if (ok)
-            return port;
+        int one = 1;
+        if (bind(fd, (struct sockaddr *)&a, sizeof a) ||
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one)) {
+            close(fd);
+            continue;
+        }
+        return port; /* fd stays open: the reservation */
     }
     return -1;
 }
@@ -173,6 +181,8 @@ static int reap(int i)
         fprintf(stderr, "cluster: %s (pid %d) exited: %s %d\n", m->name,
                 (int)m->pid, WIFSIGNALED(st) ? "signal" : "status",
                 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+        if (!(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL))
+            dump_log(m); /* not a kill the test sent: say why */
         m->pid = 0;
         drop_client(m);
         return 0;
@@ -273,9 +283,9 @@ static void init_slot(int i)
      * m->name and m->dir are disjoint parts of G. */
     snprintf(m->dir, sizeof m->dir, "%s/n%d", G.root, i + 1);
     snprintf(m->log, sizeof m->log, "%s/n%d.log", G.root, i + 1);
-    m->client_port = free_port();
-    m->peer_port = free_port();
-    m->metrics_port = free_port();
+    m->client_port = cl_reserve_port();
+    m->peer_port = cl_reserve_port();
+    m->metrics_port = cl_reserve_port();
     snprintf(m->endpoint, sizeof m->endpoint, "127.0.0.1:%d", m->client_port);
 }
 

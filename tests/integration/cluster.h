@@ -101,6 +101,11 @@ int cl_wait_leader(int timeout_ms);
  * on timeout. */
 int64_t cl_wait_applied(int timeout_ms);
 
+/* A loopback port below the kernel's ephemeral range, free now and
+ * reserved for this process from now on (skiffd can still listen on it;
+ * other test processes' probes are refused).  -1 if none found. */
+int cl_reserve_port(void);
+
 /* Sends sig to member i and, for SIGKILL/SIGTERM/SIGINT, waits for it to
  * exit.  0, or -1 when it was not running. */
 int cl_kill(int i, int sig);
