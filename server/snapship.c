@@ -113,8 +113,10 @@ static void out_end(snap_out *o, bool ok)
         srv_node_kick(s);
     }
     CM_INFO(ok ? "snapshot sent" : "snapshot transfer failed",
-            "to=%016llx index=%llu bytes=%llu", (unsigned long long)o->to,
-            (unsigned long long)o->meta.index, (unsigned long long)o->size);
+            "to=%016llx index=%llu bytes=%llu sent=%llu acked=%llu",
+            (unsigned long long)o->to, (unsigned long long)o->meta.index,
+            (unsigned long long)o->size, (unsigned long long)o->sent,
+            (unsigned long long)o->acked);
     if (!o->reading && o->ready)
         out_free(o);
 }
@@ -157,6 +159,10 @@ static void pump(snap_out *o)
         o->sent = o->rewind_to;
         o->want_rewind = false;
     }
+    /* An acknowledgement can overtake a rewind: the receiver already holds
+     * bytes the sender went back to resend.  Go on from what it holds. */
+    if (!o->reading && o->sent < o->acked)
+        o->sent = o->acked;
     if (o->dead || !o->ready || o->reading || o->sent >= o->size ||
         o->sent - o->acked >= (uint64_t)WINDOW * CHUNK)
         return;
@@ -273,12 +279,19 @@ static void ack(server *s, snap_in *in, bool rewind, bool done, bool failed)
 static void in_free(server *s)
 {
     snap_in *in = s->sin;
+    bool held = s->restoring && !in->installing;
     for (size_t i = 0; i < in->nq; i++)
         raft_blob_unref(in->q[i]);
     if (in->fd >= 0)
         close(in->fd);
     cm_free(in);
     s->sin = NULL;
+    if (held) {
+        /* A complete transfer that waited for an apply to end and was
+         * then dropped (a newer one came): applies may go on. */
+        s->restoring = false;
+        srv_apply_kick(s);
+    }
 }
 
 static void install_try(server *s);
@@ -473,6 +486,8 @@ void srv_snap_on_chunk(server *s, const raft_msg *m)
         expect + m->entries[0].len > in->size) {
         if (m->index > expect)
             ack(s, in, true, false, false); /* resume from what we hold */
+        else if (m->index < expect)
+            ack(s, in, false, false, false); /* a resend: say what we hold */
         return;
     }
     raft_blob_ref(m->entries[0].blob);
@@ -521,6 +536,7 @@ void srv_snap_free(server *s)
         raft_blob_unref(o->buf);
         cm_free(o);
     }
+    s->restoring = false; /* no apply to let go on: the loop has ended */
     if (s->sin)
         in_free(s);
 }

@@ -752,6 +752,73 @@ static void test_snapshot_catchup(void **state)
     }
 }
 
+/* Member i's applied index, or -1 when it does not answer. */
+static int64_t applied_of(int i)
+{
+    skiff_client *c = cl_client(i, 2000);
+    skiff_result st = {0};
+    int rc = c ? skiff_status(c, &st) : -1;
+    int64_t a = rc ? -1 : (int64_t)st.status.raft_applied_index;
+    skiff_result_free(&st);
+    if (c)
+        skiff_client_destroy(c);
+    return a;
+}
+
+/* A follower that catches up while writes go on.  With the log compacted
+ * every 100 entries and only 20 kept behind, the leader's log moves past
+ * each snapshot while it is in flight, so the follower needs snapshot
+ * after snapshot, back to back.  Each must complete: a transfer that
+ * stalls until the leader gives up (10 s) leaves the member behind for
+ * as long as the load lasts. */
+static void test_snapshot_catchup_under_load(void **state)
+{
+    (void)state;
+    static const char *const extra[] = {"--snapshot-catchup-entries", "20",
+                                        NULL};
+    cl_opts o = {.snapshot_count = 100, .extra = extra, .log_level = "info"};
+    OK(cl_start_opts(3, &o));
+    int li = cl_wait_leader(LEADER_MS);
+    assert_true(li >= 0);
+    int fo = (li + 1) % 3;
+    /* Some 6 MB of data, so that each snapshot is a dozen chunks. */
+    skiff_client *c = cl_client_all(10000);
+    static char big[2048];
+    memset(big, 'b', sizeof big - 1);
+    for (int k = 0; k < 3000; k++) {
+        char key[32];
+        snprintf(key, sizeof key, "big/%05d", k);
+        assert_true(put_rev(c, key, big) > 0);
+    }
+    skiff_client_destroy(c);
+    OK(cl_kill(fo, SIGKILL));
+    load *L = load_start("u", 16, 50000, 10000);
+    assert_int_equal(load_progress(L, 2000, 30000), 0);
+    OK(cl_restart(fo));
+    /* Three rounds: each time the follower must reach the index the
+     * leader had when the round began, while the load keeps going. */
+    for (int round = 0; round < 3; round++) {
+        int64_t target = applied_of(li), got = -1;
+        assert_true(target > 0);
+        int64_t end = cl_now_ms() + 8000;
+        while ((got = applied_of(fo)) < target && cl_now_ms() < end)
+            cl_poll_sleep();
+        if (got < target)
+            fprintf(stderr, "round %d: %s applied %" PRId64 " < %" PRId64
+                    " after 8 s\n", round, cl_name(fo), got, target);
+        assert_true(got >= target);
+    }
+    load_stop(L, 0);
+    converge_and_verify(L);
+    load_free(L);
+    if (file_has(cl_log_path(li), "snapshot transfer failed")) {
+        fprintf(stderr, "%s's log: a snapshot transfer failed\n",
+                cl_name(li));
+        fail();
+    }
+    assert_true(file_has(cl_log_path(fo), "installed snapshot"));
+}
+
 /* ---- e: learner, promote, remove, replace the leader ------------------- */
 
 static int member_count(skiff_client *c, int *learners)
@@ -1091,6 +1158,8 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_leader_kill, setup, teardown),
         cmocka_unit_test_setup_teardown(test_quorum, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshot_catchup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshot_catchup_under_load, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_membership, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_wal, setup, teardown),
         cmocka_unit_test_setup_teardown(test_watch_failover, setup, teardown),
