@@ -3,8 +3,10 @@
  * compaction, periodic watch progress.
  *
  * Lease expiry is decided here, by the leader only, against its own clock,
- * and carried out as a revoke command through the log, so it is replicated
- * like any write.  A new leader first proposes a refresh of every lease
+ * and carried out as an expire command through the log, so it is
+ * replicated like any write.  The command revokes the lease only if it is
+ * still past its expiry when applied: the tick reads the store, which may
+ * not show yet a keepalive that is committed (and answered) ahead of it.  A new leader first proposes a refresh of every lease
  * (node.c) and expires nothing until that refresh is applied: time without
  * a leader, or a follower's stale view, never expires a live lease.
  *
@@ -37,8 +39,8 @@ void srv_lease_tick(uv_timer_t *t)
         Skiffpb__LeaseRevokeRequest r = SKIFFPB__LEASE_REVOKE_REQUEST__INIT;
         r.id = ids[i];
         Skiffpb__Command c = SKIFFPB__COMMAND__INIT;
-        c.op_case = SKIFFPB__COMMAND__OP_LEASE_REVOKE;
-        c.lease_revoke = &r;
+        c.op_case = SKIFFPB__COMMAND__OP_LEASE_EXPIRE;
+        c.lease_expire = &r;
         if (srv_propose(s, NULL, 0, SKIFFPB__REQUEST__BODY_LEASE_REVOKE, &c,
                         ids[i]) == 0) {
             s->revoking[s->nrevoking++] = ids[i];

@@ -207,6 +207,9 @@ int kv__lease_attach(kv__wctx *w, int64_t id, const uint8_t *key,
 int kv__lease_grant(kv__wctx *w, const Skiffpb__LeaseGrantRequest *r,
                     Skiffpb__LeaseGrantResponse *resp);
 int kv__lease_revoke(kv__wctx *w, int64_t id);
+/* Revokes lease id only when it is past its expiry at w->now_ms (else
+ * nothing); KV_ELEASE_NOT_FOUND when there is no lease. */
+int kv__lease_expire(kv__wctx *w, int64_t id);
 int kv__lease_keepalive(kv__wctx *w, int64_t id,
                         Skiffpb__LeaseKeepAliveResponse *resp);
 int kv__lease_refresh_all(kv__wctx *w);

@@ -233,6 +233,21 @@ int kv__lease_revoke(kv__wctx *w, int64_t id)
     return exp_put(w, expiry, id, false);
 }
 
+int kv__lease_expire(kv__wctx *w, int64_t id)
+{
+    int64_t ttl, expiry;
+    int rc = lease_get(w->s, w->txn, id, &ttl, &expiry);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        return KV_ELEASE_NOT_FOUND;
+    /* The leader saw the lease expired, perhaps in a state a keepalive
+     * ordered before this entry had already extended: then it lives. */
+    if (expiry > w->now_ms)
+        return 0;
+    return kv__lease_revoke(w, id);
+}
+
 int kv__lease_keepalive(kv__wctx *w, int64_t id,
                         Skiffpb__LeaseKeepAliveResponse *resp)
 {

@@ -100,9 +100,16 @@ int gen_command(uint64_t seed, uint64_t i, cm_buf *out)
         c.op_case = SKIFFPB__COMMAND__OP_LEASE_GRANT;
         c.lease_grant = &grant;
     } else if (kind < 94) {
+        /* A client's revoke, or the leader's expiry (a no-op on a lease
+         * not yet past its expiry at the command's time). */
         revoke.id = lease;
-        c.op_case = SKIFFPB__COMMAND__OP_LEASE_REVOKE;
-        c.lease_revoke = &revoke;
+        if (kind < 92) {
+            c.op_case = SKIFFPB__COMMAND__OP_LEASE_REVOKE;
+            c.lease_revoke = &revoke;
+        } else {
+            c.op_case = SKIFFPB__COMMAND__OP_LEASE_EXPIRE;
+            c.lease_expire = &revoke;
+        }
     } else if (kind < 98) {
         ka.id = lease;
         c.op_case = SKIFFPB__COMMAND__OP_LEASE_KEEPALIVE;

@@ -642,6 +642,44 @@ static void test_leases(void **state)
     assert_int_equal(ls->n_leases, 0);
 }
 
+/* The leader's expiry is a command that revokes only a lease still past
+ * its expiry when applied: the leader may decide from a state that does
+ * not show a keepalive committed ahead of the command. */
+static void test_lease_expire(void **state)
+{
+    kvt *t = *state;
+    int64_t id;
+    assert_int_equal(kvt_grant(t, 7, 10, &id), 0);
+    assert_int_equal(kvt_put(t, "e/a", "1", 7), 0);
+    int64_t t0 = t->now_ms;
+    /* A keepalive at t0 + 9 s moves the expiry to t0 + 19 s. */
+    t->now_ms = t0 + 9000;
+    Skiffpb__LeaseKeepAliveRequest ka = SKIFFPB__LEASE_KEEP_ALIVE_REQUEST__INIT;
+    ka.id = 7;
+    Skiffpb__Command c = SKIFFPB__COMMAND__INIT;
+    c.op_case = SKIFFPB__COMMAND__OP_LEASE_KEEPALIVE;
+    c.lease_keepalive = &ka;
+    assert_int_equal(kvt_apply(t, &c), 0);
+    /* An expiry decided from the state before it (t0 + 10 s): a no-op. */
+    Skiffpb__LeaseRevokeRequest ex = SKIFFPB__LEASE_REVOKE_REQUEST__INIT;
+    ex.id = 7;
+    c.op_case = SKIFFPB__COMMAND__OP_LEASE_EXPIRE;
+    c.lease_expire = &ex;
+    int64_t before = kvt_rev(t);
+    t->now_ms = t0 + 10000;
+    assert_int_equal(kvt_apply(t, &c), 0);
+    assert_int_equal(kvt_rev(t), before);
+    assert_int_equal(t->res.events.n, 0);
+    assert_string_equal(kvt_get(t, "e/a"), "1");
+    /* Past the new expiry it revokes, keys and all, in one revision. */
+    t->now_ms = t0 + 19000;
+    assert_int_equal(kvt_apply(t, &c), 0);
+    assert_int_equal(kvt_rev(t), before + 1);
+    assert_int_equal(t->res.events.n, 1);
+    assert_null(kvt_get(t, "e/a"));
+    assert_int_equal(kvt_apply(t, &c), KV_ELEASE_NOT_FOUND);
+}
+
 static void test_compaction(void **state)
 {
     kvt *t = *state;
@@ -1108,6 +1146,7 @@ int main(void)
         T(test_txn_atomic_one_revision),
         T(test_txn_errors),
         T(test_leases),
+        T(test_lease_expire),
         T(test_compaction),
         T(test_quota_nospace),
         T(test_apply_batch_early),
