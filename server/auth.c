@@ -422,6 +422,18 @@ bool srv_auth_raw_write(conn *c, const uint8_t *key, size_t len, char *why,
     return false;
 }
 
+bool srv_auth_raw_read(conn *c, const uint8_t *key, size_t len, char *why,
+                       size_t cap)
+{
+    static const ProtobufCBinaryData none = {0, NULL};
+    ProtobufCBinaryData k = {len, (uint8_t *)key};
+    rbac_reason r = {{0}};
+    if (kv_ok(c, &k, &none, RBAC_KV_READ, &r))
+        return true;
+    snprintf(why, cap, "%s", r.msg);
+    return false;
+}
+
 bool srv_auth_deny(conn *c, uint64_t stream, const char *what,
                    const char *why)
 {

@@ -91,11 +91,8 @@ void srv_dispatch(conn *c, uint64_t stream, Skiffpb__Request *req,
                            cm_strerror(rc), 0);
             return;
         }
-        if (req->body_case == SKIFFPB__REQUEST__BODY_LEASE_REVOKE &&
-            srv_auth_lease_check(c)) {
-            srv_lease_revoke_start(c, stream, req, a);
-            return;
-        }
+        if (srv_lease_keys_start(c, stream, req, a))
+            return; /* RBAC: every key of its leases checked first */
         rc = srv_propose_request(c, stream, req);
         free_arena(a);
         if (rc)

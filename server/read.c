@@ -215,6 +215,32 @@ static void read_work(uv_work_t *w)
     }
 }
 
+/* TimeToLive with keys shows the lease's keys: under RBAC a user other
+ * than an administrator must be able to read each, as in etcd.  False
+ * when denied (answered). */
+static bool ttl_keys_readable(conn *c, const read_job *j)
+{
+    if (j->resp.body_case != SKIFFPB__RESPONSE__BODY_LEASE_TTL ||
+        !srv_auth_lease_check(c))
+        return true;
+    const Skiffpb__LeaseTimeToLiveResponse *t = j->resp.lease_ttl;
+    for (size_t i = 0; i < t->n_keys; i++) {
+        char why[512];
+        if (srv_auth_raw_read(c, t->keys[i].data, t->keys[i].len, why,
+                              sizeof why))
+            continue;
+        char what[96], full[768];
+        snprintf(what, sizeof what, "read the keys of lease %llx",
+                 (unsigned long long)t->id);
+        snprintf(full, sizeof full, "a key of the lease (%.*s): %s",
+                 (int)(t->keys[i].len < 200 ? t->keys[i].len : 200),
+                 (const char *)t->keys[i].data, why);
+        srv_auth_deny(c, j->stream, what, full);
+        return false;
+    }
+    return true;
+}
+
 static void read_after(uv_work_t *w, int status)
 {
     read_job *j = w->data;
@@ -228,6 +254,8 @@ static void read_after(uv_work_t *w, int status)
             close(j->snap_fd);
     } else if (j->rc) {
         conn_send_error(c, j->stream, j->rc, kv_strerror(j->rc), j->compact);
+    } else if (!ttl_keys_readable(c, j)) {
+        /* denied and answered */
     } else if (j->snap_fd >= 0) {
         c->snap_fd = j->snap_fd;
         c->snap_stream = j->stream;

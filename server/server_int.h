@@ -358,15 +358,21 @@ const struct authn_user *srv_auth_who(const conn *c);
  * admission asks srv_auth_object for each. */
 bool srv_auth_check(conn *c, uint64_t stream, const Skiffpb__Request *req);
 
-/* Revoking a lease deletes its keys, so under RBAC a user other than an
- * administrator needs write access to every one of them, as in etcd
- * (auth_lease.c).  srv_auth_lease_check says whether this connection's
- * revokes need that; srv_lease_revoke_start looks up the lease's keys in
- * the pool and then proposes the revoke or denies it, taking `req` and
- * its arena either way. */
+/* Revoking a lease deletes its keys, and a put with a lease ties its key
+ * to them, so under RBAC a user other than an administrator needs write
+ * access to every key of the lease, as in etcd (auth_lease.c).
+ * srv_auth_lease_check says whether this connection needs that.
+ * srv_lease_keys_start, for a raw revoke, put or txn: false when there is
+ * nothing to check (go on as usual); true when it took `req` and its
+ * arena, looks up the leases' keys in the pool and then proposes the
+ * request or denies it. */
 bool srv_auth_lease_check(conn *c);
-void srv_lease_revoke_start(conn *c, uint64_t stream, Skiffpb__Request *req,
-                            cm_arena *a);
+bool srv_lease_keys_start(conn *c, uint64_t stream, Skiffpb__Request *req,
+                          cm_arena *a);
+/* May the user read `key` (raw or object key)?  On refusal *why says
+ * why. */
+bool srv_auth_raw_read(conn *c, const uint8_t *key, size_t len, char *why,
+                       size_t cap);
 /* May the user write `key` as a raw key (not an object)?  On refusal
  * *why says why. */
 bool srv_auth_raw_write(conn *c, const uint8_t *key, size_t len, char *why,

@@ -17,8 +17,9 @@
  *     (alice may then list pods in default only, and still not create);
  *   - raw writes under /registry/ and range deletes of objects are for
  *     administrators; other keys follow the grants file;
- *   - revoking a lease needs write access to each of its keys (a lease
- *     holding an object: an administrator);
+ *   - revoking a lease, or a put with it (alone or in a txn), needs write
+ *     access to each of its keys (a lease holding an object: an
+ *     administrator); time-to-live with keys needs read access to each;
  *   - an unknown bearer token gets UNAUTHENTICATED; whoami and the access
  *     review answer as the server decides; --as is for administrators;
  *   - every denial is PERMISSION_DENIED and logged, and nothing denied
@@ -251,7 +252,7 @@ static int setup(void **state)
     f = fopen(grants, "w");
     assert_non_null(f);
     fprintf(f, "# alice owns /app/\nuser:alice readwrite /app/*\n"
-               "group:devs read /app/*\n");
+               "group:devs read /app/*\nuser:bob readwrite /bob/*\n");
     fclose(f);
     char crt[400], key[400], ca[400];
     snprintf(crt, sizeof crt, "%s/m1.crt", certs);
@@ -485,6 +486,53 @@ static void test_rbac(void **state)
     assert_int_equal(skiff_get(admin, "/app/leased", 11, &r), 0);
     assert_int_equal(r.n_kvs, 0);
     skiff_result_free(&r);
+    /* A put with a lease ties its key to the lease's other keys, so it
+     * needs write access to each of them too (etcd's rule), in a txn as
+     * well; and TimeToLive with keys needs read access to each. */
+    {
+        int64_t la = 0, lb = 0;
+        assert_int_equal(skiff_lease_grant(alice, 600, 0, &la, NULL), 0);
+        expect(skiff_put(alice, "/app/l3", 7, "1", 1, la, &r), &r, 0);
+        skiff_result_free(&r);
+        rc = skiff_put(bob, "/bob/k", 6, "1", 1, la, &r);
+        expect(rc, &r, SKIFF_EPERMISSION_DENIED);
+        skiff_result_free(&r);
+        skiff_op put = {.type = SKIFF_OP_PUT,
+                        .key = "/bob/k",
+                        .key_len = 6,
+                        .value = "1",
+                        .value_len = 1,
+                        .lease = la};
+        skiff_op txn = {.type = SKIFF_OP_TXN, .success = &put, .n_success = 1};
+        rc = skiff_do_sync(bob, &txn, &r);
+        expect(rc, &r, SKIFF_EPERMISSION_DENIED);
+        skiff_result_free(&r);
+        assert_int_equal(skiff_get(admin, "/bob/k", 6, &r), 0);
+        assert_int_equal(r.n_kvs, 0); /* nothing denied was written */
+        skiff_result_free(&r);
+        /* His own lease: allowed, alone and in a txn. */
+        assert_int_equal(skiff_lease_grant(bob, 600, 0, &lb, NULL), 0);
+        expect(skiff_put(bob, "/bob/k", 6, "1", 1, lb, &r), &r, 0);
+        skiff_result_free(&r);
+        put.lease = lb;
+        expect(skiff_do_sync(bob, &txn, &r), &r, 0);
+        skiff_result_free(&r);
+        skiff_op ttl = {.type = SKIFF_OP_LEASE_TTL,
+                        .lease = lb,
+                        .flags = SKIFF_LEASE_KEYS};
+        rc = skiff_do_sync(alice, &ttl, &r); /* alice cannot read /bob/ */
+        expect(rc, &r, SKIFF_EPERMISSION_DENIED);
+        skiff_result_free(&r);
+        ttl.flags = 0;
+        expect(skiff_do_sync(alice, &ttl, &r), &r, 0);
+        skiff_result_free(&r);
+        ttl.flags = SKIFF_LEASE_KEYS;
+        expect(skiff_do_sync(bob, &ttl, &r), &r, 0);
+        assert_int_equal(r.n_lease_keys, 1);
+        skiff_result_free(&r);
+        assert_int_equal(skiff_lease_revoke(alice, la), 0);
+        assert_int_equal(skiff_lease_revoke(bob, lb), 0);
+    }
     /* A lease that holds an object is an administrator's to revoke. */
     assert_int_equal(skiff_lease_grant(admin, 600, 0, &lid2, NULL), 0);
     {
