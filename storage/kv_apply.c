@@ -197,15 +197,7 @@ static int run(kv__wctx *w, const Skiffpb__Command *c, kv_result *res,
         res->reply.lease_grant = r;
         return kv__lease_grant(w, c->lease_grant, r);
     }
-    case SKIFFPB__COMMAND__OP_LEASE_REVOKE: {
-        Skiffpb__LeaseRevokeResponse *r = reply_new(w, sizeof *r);
-        if (!r)
-            return -ENOMEM;
-        skiffpb__lease_revoke_response__init(r);
-        r->header = w->hdr;
-        res->reply.lease_revoke = r;
-        return kv__lease_revoke(w, c->lease_revoke->id);
-    }
+    case SKIFFPB__COMMAND__OP_LEASE_REVOKE:
     case SKIFFPB__COMMAND__OP_LEASE_EXPIRE: {
         Skiffpb__LeaseRevokeResponse *r = reply_new(w, sizeof *r);
         if (!r)
@@ -213,7 +205,9 @@ static int run(kv__wctx *w, const Skiffpb__Command *c, kv_result *res,
         skiffpb__lease_revoke_response__init(r);
         r->header = w->hdr;
         res->reply.lease_revoke = r;
-        return kv__lease_expire(w, c->lease_expire->id);
+        bool expire = c->op_case == SKIFFPB__COMMAND__OP_LEASE_EXPIRE;
+        return kv__lease_revoke(
+            w, expire ? c->lease_expire->id : c->lease_revoke->id, expire);
     }
     case SKIFFPB__COMMAND__OP_LEASE_KEEPALIVE: {
         Skiffpb__LeaseKeepAliveResponse *r = reply_new(w, sizeof *r);

@@ -206,10 +206,10 @@ int kv__lease_attach(kv__wctx *w, int64_t id, const uint8_t *key,
                      size_t klen, bool attach);
 int kv__lease_grant(kv__wctx *w, const Skiffpb__LeaseGrantRequest *r,
                     Skiffpb__LeaseGrantResponse *resp);
-int kv__lease_revoke(kv__wctx *w, int64_t id);
-/* Revokes lease id only when it is past its expiry at w->now_ms (else
- * nothing); KV_ELEASE_NOT_FOUND when there is no lease. */
-int kv__lease_expire(kv__wctx *w, int64_t id);
+/* Revokes lease id (KV_ELEASE_NOT_FOUND when there is none); with
+ * only_expired, only if it is past its expiry at w->now_ms (else nothing:
+ * the leader's expiry command). */
+int kv__lease_revoke(kv__wctx *w, int64_t id, bool only_expired);
 int kv__lease_keepalive(kv__wctx *w, int64_t id,
                         Skiffpb__LeaseKeepAliveResponse *resp);
 int kv__lease_refresh_all(kv__wctx *w);

@@ -179,7 +179,7 @@ static int check_attached(kv__wctx *w, int64_t id, const MDB_val *key)
     return 0;
 }
 
-int kv__lease_revoke(kv__wctx *w, int64_t id)
+int kv__lease_revoke(kv__wctx *w, int64_t id, bool only_expired)
 {
     int64_t ttl, expiry;
     int rc = lease_get(w->s, w->txn, id, &ttl, &expiry);
@@ -187,6 +187,10 @@ int kv__lease_revoke(kv__wctx *w, int64_t id)
         return rc;
     if (rc == 0)
         return KV_ELEASE_NOT_FOUND;
+    /* The leader's expiry may have been decided from a state that did not
+     * show a keepalive ordered before it: then the lease lives on. */
+    if (only_expired && expiry > w->now_ms)
+        return 0;
     /* Collect the attached keys (arena copies), then delete them: the
      * deletes detach them from lease_keys while we would be walking it. */
     uint8_t b[8];
@@ -231,21 +235,6 @@ int kv__lease_revoke(kv__wctx *w, int64_t id)
     if ((rc = mdb_del(w->txn, w->s->lease, &lk, NULL)))
         return kv__lmdb_err(w->s, rc, "drop lease");
     return exp_put(w, expiry, id, false);
-}
-
-int kv__lease_expire(kv__wctx *w, int64_t id)
-{
-    int64_t ttl, expiry;
-    int rc = lease_get(w->s, w->txn, id, &ttl, &expiry);
-    if (rc < 0)
-        return rc;
-    if (rc == 0)
-        return KV_ELEASE_NOT_FOUND;
-    /* The leader saw the lease expired, perhaps in a state a keepalive
-     * ordered before this entry had already extended: then it lives. */
-    if (expiry > w->now_ms)
-        return 0;
-    return kv__lease_revoke(w, id);
 }
 
 int kv__lease_keepalive(kv__wctx *w, int64_t id,
